@@ -1,0 +1,26 @@
+"""Exceptions raised by icrl-bench.
+
+Every error a user can provoke with bad input is an :class:`IcrlBenchError`. The CLI catches
+these and prints their message as one line, so each message must name the problem on its own.
+"""
+
+from __future__ import annotations
+
+
+class IcrlBenchError(Exception):
+    """Base class for errors caused by bad input (ids, tasks, actions, files)."""
+
+
+class UnknownIdError(IcrlBenchError, KeyError):
+    """An env, dataset, protocol or method id that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidTaskError(IcrlBenchError, ValueError):
+    """A task that does not belong to the family, or whose parameters are out of range."""
+
+
+class InvalidActionError(IcrlBenchError, ValueError):
+    """An action outside the action space."""

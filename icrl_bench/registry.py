@@ -1,0 +1,317 @@
+"""The registry of task families. The registry is data: one :class:`FamilySpec` per id.
+
+Importing :mod:`icrl_bench` calls :func:`register_all`, which registers every family with
+Gymnasium (single-env ``entry_point`` and batched ``vector_entry_point``). :func:`tasks` builds a
+family's :class:`~icrl_bench.tasks.TaskDistribution` from the spec's split recipe.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from icrl_bench.envs.core import BatchedCore
+from icrl_bench.errors import UnknownIdError
+from icrl_bench.tasks import GoalTask, Task, TaskDistribution
+
+NAMESPACE = "icrl_bench"
+
+
+@dataclass(frozen=True)
+class Split:
+    """How a family's fixed train/test split is made.
+
+    Attributes:
+        kind: ``"shuffle"`` (a seeded permutation of the family's finite task list, the first
+            ``n_train`` train and the next ``n_test`` test), ``"sample"`` (train and test drawn
+            from the generative distribution with two seeds) or ``"reference"`` (a published task
+            set shipped in ``icrl_bench/task_sets/``, in its published order).
+        seed: the seed of the shuffle, or of the train draw for ``"sample"``.
+        test_seed: the seed of the test draw for ``"sample"``.
+        n_train: number of train tasks.
+        n_test: number of test tasks.
+        file: the task-set file for ``"reference"``.
+    """
+
+    kind: str
+    n_train: int
+    n_test: int
+    seed: int | None = None
+    test_seed: int | None = None
+    file: str | None = None
+
+    def describe(self) -> str:
+        """One sentence stating where the split comes from."""
+        if self.kind == "shuffle":
+            return (
+                f"all tasks permuted by numpy.random.default_rng({self.seed}).permutation; "
+                f"first {self.n_train} train, next {self.n_test} test"
+            )
+        if self.kind == "sample":
+            return (
+                f"{self.n_train} train tasks drawn with numpy.random.default_rng({self.seed}), "
+                f"{self.n_test} test tasks with numpy.random.default_rng({self.test_seed})"
+            )
+        return (
+            f"published task set icrl_bench/task_sets/{self.file} in its order; "
+            f"first {self.n_train} train, next {self.n_test} test"
+        )
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """One registered task family.
+
+    Attributes:
+        name: short id, e.g. ``"DarkRoom-v0"``; the Gymnasium id is ``icrl_bench/<name>``.
+        module: the module holding ``<env_class>`` and ``<env_class>Vector``.
+        env_class: the single-env class name (its docstring is the family's reference doc).
+        params: family parameters passed to the env (grid size, horizon, ...).
+        split: the split recipe.
+        as_in: the published setting this family follows.
+        summary: one line for ``icrl-bench tasks list``.
+    """
+
+    name: str
+    module: str
+    env_class: str
+    params: dict[str, Any]
+    split: Split
+    as_in: str
+    summary: str
+    headline: str = field(default="return")
+
+    @property
+    def env_id(self) -> str:
+        """The Gymnasium id, ``icrl_bench/<name>``."""
+        return f"{NAMESPACE}/{self.name}"
+
+    @property
+    def horizon(self) -> int:
+        """Episode length in steps."""
+        return int(self.params["horizon"])
+
+    def env_cls(self) -> type[gym.Env[Any, Any]]:
+        """The single-env class."""
+        return getattr(importlib.import_module(self.module), self.env_class)  # type: ignore[no-any-return]
+
+    def core(self) -> BatchedCore:
+        """A zero-env core, for task-space and reference-score queries."""
+        return _core(self.name)
+
+
+_GRID = "icrl_bench.envs.gridworld"
+_BANDIT = "icrl_bench.envs.bandits"
+
+FAMILIES: tuple[FamilySpec, ...] = (
+    FamilySpec(
+        name="GaussianBandit-v0",
+        module=_BANDIT,
+        env_class="GaussianBanditEnv",
+        params={"num_arms": 5, "horizon": 500, "noise_std": float(np.sqrt(0.3))},
+        split=Split("sample", n_train=1000, n_test=200, seed=1000, test_seed=2000),
+        as_in="DPT",
+        summary="5 arms, means U[0,1], Gaussian noise variance 0.3, 500 pulls",
+        headline="regret",
+    ),
+    FamilySpec(
+        name="BernoulliBandit-v0",
+        module=_BANDIT,
+        env_class="BernoulliBanditEnv",
+        params={"num_arms": 5, "horizon": 500},
+        split=Split("sample", n_train=1000, n_test=200, seed=1001, test_seed=2001),
+        as_in="DPT",
+        summary="5 arms, means Beta(1,1), Bernoulli rewards, 500 pulls",
+        headline="regret",
+    ),
+    FamilySpec(
+        name="LinearBandit-v0",
+        module=_BANDIT,
+        env_class="LinearBanditEnv",
+        params={"num_arms": 10, "dim": 2, "horizon": 200, "noise_std": float(np.sqrt(0.3))},
+        split=Split("sample", n_train=1000, n_test=200, seed=1002, test_seed=2002),
+        as_in="DPT",
+        summary="10 arms, feature dim 2, linear mean rewards, 200 pulls",
+        headline="regret",
+    ),
+    FamilySpec(
+        name="DarkRoom-v0",
+        module=_GRID,
+        env_class="DarkRoomEnv",
+        params={"size": 9, "start": "centre", "horizon": 20, "sparse": False},
+        split=Split("shuffle", n_train=65, n_test=16, seed=0),
+        as_in="AD, AD-epsilon",
+        summary="9x9, centre start, 20 steps, reward 1 per step on the invisible goal",
+    ),
+    FamilySpec(
+        name="DarkRoom10x10-v0",
+        module=_GRID,
+        env_class="DarkRoomEnv",
+        params={"size": 10, "start": "corner", "horizon": 100, "sparse": False},
+        split=Split("reference", n_train=80, n_test=20, file="DarkRoom-v0.json"),
+        as_in="DPT, T2MIR",
+        summary="10x10, start (0,0), 100 steps, reward 1 per step on the invisible goal",
+    ),
+    FamilySpec(
+        name="DarkRoomLarge-v0",
+        module=_GRID,
+        env_class="DarkRoomEnv",
+        params={"size": 15, "start": "centre", "horizon": 50, "sparse": False},
+        split=Split("shuffle", n_train=180, n_test=45, seed=0),
+        as_in="LHF",
+        summary="15x15, centre start, 50 steps, reward 1 per step on the invisible goal",
+    ),
+    FamilySpec(
+        name="DarkRoomHard-v0",
+        module=_GRID,
+        env_class="DarkRoomEnv",
+        params={"size": 17, "start": "centre", "horizon": 20, "sparse": True},
+        split=Split("shuffle", n_train=231, n_test=58, seed=0),
+        as_in="AD",
+        summary="17x17, centre start, sparse: reward 1 on first reaching the goal, which ends it",
+    ),
+    FamilySpec(
+        name="DarkRoomPermuted-v0",
+        module=_GRID,
+        env_class="DarkRoomPermutedEnv",
+        params={"size": 9, "start": "corner", "horizon": 50, "goal": (8, 8)},
+        split=Split("shuffle", n_train=108, n_test=12, seed=0),
+        as_in="DICP",
+        summary="9x9, corner start, 50 steps, fixed goal; the task permutes the 5 actions",
+    ),
+    FamilySpec(
+        name="KeyToDoor-v0",
+        module=_GRID,
+        env_class="KeyToDoorEnv",
+        params={"size": 9, "start": "corner", "horizon": 50},
+        split=Split("shuffle", n_train=6233, n_test=328, seed=0),
+        as_in="AD, DICP",
+        summary="9x9, 50 steps, invisible key then door; 1 for the key, 1 for the door (ends)",
+    ),
+)
+
+_BY_NAME: dict[str, FamilySpec] = {f.name: f for f in FAMILIES}
+
+
+def family(env_id: str) -> FamilySpec:
+    """Look up a family by ``icrl_bench/<Name>``, ``icrl_bench:icrl_bench/<Name>`` or ``<Name>``.
+
+    Raises:
+        UnknownIdError: for an id that is not registered, naming the close matches.
+    """
+    if not isinstance(env_id, str):
+        raise UnknownIdError(f"env id must be a string, got {type(env_id).__name__}")
+    name = env_id.split(":", 1)[-1]
+    if name.startswith(f"{NAMESPACE}/"):
+        name = name[len(NAMESPACE) + 1 :]
+    spec = _BY_NAME.get(name)
+    if spec is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(_BY_NAME), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownIdError(f"unknown task family {env_id!r}{hint} (see `icrl-bench tasks list`)")
+    return spec
+
+
+@functools.cache
+def _core(name: str) -> BatchedCore:
+    spec = _BY_NAME[name]
+    vec_cls = getattr(importlib.import_module(spec.module), spec.env_class + "Vector")
+    core_cls: type[BatchedCore] = vec_cls.core_cls
+    return core_cls(0, family=spec.name, **spec.params)
+
+
+def _load_task_set(file: str) -> list[dict[str, Any]]:
+    text = resources.files("icrl_bench.task_sets").joinpath(file).read_text()
+    data = json.loads(text)
+    if "goals" in data:
+        return [{"goal": g} for g in data["goals"]]
+    return list(data["tasks"])
+
+
+def _build_split(spec: FamilySpec) -> tuple[tuple[Task, ...], tuple[Task, ...]]:
+    core = spec.core()
+    split = spec.split
+    if split.kind == "shuffle":
+        every = core.all_tasks()
+        assert every is not None, f"{spec.name}: shuffle split needs a finite family"
+        order = np.random.default_rng(split.seed).permutation(len(every))
+        chosen = [every[i] for i in order]
+    elif split.kind == "sample":
+        train = core.sample_tasks(split.n_train, np.random.default_rng(split.seed))
+        test = core.sample_tasks(split.n_test, np.random.default_rng(split.test_seed))
+        chosen = [*train, *test]
+    elif split.kind == "reference":
+        assert split.file is not None
+        rows = _load_task_set(split.file)
+        chosen = [GoalTask(family=spec.name, **row) for row in rows]
+    else:  # pragma: no cover - the registry is static data
+        raise ValueError(f"unknown split kind {split.kind}")
+    for task in chosen:
+        core.validate_task(task)
+    train_tasks = tuple(chosen[: split.n_train])
+    test_tasks = tuple(chosen[split.n_train : split.n_train + split.n_test])
+    assert len(test_tasks) == split.n_test, f"{spec.name}: split needs more tasks"
+    return train_tasks, test_tasks
+
+
+@functools.cache
+def _distribution(name: str) -> TaskDistribution:
+    spec = _BY_NAME[name]
+    train, test = _build_split(spec)
+    core = spec.core()
+    return TaskDistribution(
+        env_id=spec.env_id,
+        train=train,
+        test=test,
+        split_source=spec.split.describe(),
+        _sampler=core.sample_tasks,
+        _validator=core.validate_task,
+    )
+
+
+def tasks(env_id: str) -> TaskDistribution:
+    """Return the task distribution of a registered family.
+
+    Args:
+        env_id: ``"icrl_bench/DarkRoom-v0"`` or the short form ``"DarkRoom-v0"``.
+
+    Raises:
+        UnknownIdError: if the family is not registered.
+    """
+    return _distribution(family(env_id).name)
+
+
+def reference_returns(env_id: str, split: str = "test") -> dict[str, np.ndarray]:
+    """Exact expected random and oracle episode returns for each task of a split.
+
+    Args:
+        env_id: a registered family id.
+        split: ``"train"`` or ``"test"``.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    spec = family(env_id)
+    return spec.core().reference_returns(getattr(tasks(env_id), split))
+
+
+def register_all() -> None:
+    """Register every family with Gymnasium; safe to call more than once."""
+    for spec in FAMILIES:
+        if spec.env_id in gym.registry:
+            continue
+        gym.register(
+            id=spec.env_id,
+            entry_point=f"{spec.module}:{spec.env_class}",
+            vector_entry_point=f"{spec.module}:{spec.env_class}Vector",
+            kwargs={"family": spec.name, **spec.params},
+            max_episode_steps=spec.horizon,
+        )

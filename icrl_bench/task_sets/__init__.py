@@ -1,0 +1,1 @@
+"""Published task sets shipped as data (JSON), used by the registry's ``"reference"`` splits."""
