@@ -102,7 +102,7 @@ def _rollout(env: object, policy: str, episodes: int, seed: int) -> np.ndarray:
     n = env.num_envs
     rng = np.random.default_rng(seed)
     returns = np.zeros((n, episodes))
-    obs, _ = env.reset(seed=seed)
+    env.reset(seed=seed)
     for ep in range(episodes):
         done = np.zeros(n, dtype=bool)
         while not done.all():
@@ -110,11 +110,11 @@ def _rollout(env: object, policy: str, episodes: int, seed: int) -> np.ndarray:
                 actions = env.unwrapped.oracle_action()  # type: ignore[attr-defined]
             else:
                 actions = rng.integers(env.single_action_space.n, size=n)  # type: ignore[attr-defined]
-            obs, rew, term, trunc, _ = env.step(actions)
+            _, rew, term, trunc, _ = env.step(actions)
             returns[:, ep] += np.where(done, 0.0, rew)
             done |= term | trunc
         if ep + 1 < episodes:
-            obs, _ = env.reset()
+            _obs, _ = env.reset()
     return returns
 
 

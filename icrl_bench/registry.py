@@ -100,7 +100,7 @@ class FamilySpec:
 
     def env_cls(self) -> type[gym.Env[Any, Any]]:
         """The single-env class."""
-        return getattr(importlib.import_module(self.module), self.env_class)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(self.module), self.env_class)
 
     def core(self) -> BatchedCore:
         """A zero-env core, for task-space and reference-score queries."""

@@ -83,9 +83,7 @@ class Task:
             raise InvalidTaskError(f"unknown task kind {kind!r}; known: {sorted(_TASK_TYPES)}")
         names = {f.name for f in fields(cls)}
         if set(payload) != names:
-            raise InvalidTaskError(
-                f"{kind} needs fields {sorted(names)}, got {sorted(payload)}"
-            )
+            raise InvalidTaskError(f"{kind} needs fields {sorted(names)}, got {sorted(payload)}")
         return cls(**payload)
 
     @staticmethod
@@ -112,7 +110,9 @@ class BanditTask(Task):
     def __post_init__(self) -> None:
         super().__post_init__()
         if len(self.means) == 0 or not all(np.isfinite(m) for m in self.means):
-            raise InvalidTaskError(f"means must be a non-empty tuple of finite floats: {self.means}")
+            raise InvalidTaskError(
+                f"means must be a non-empty tuple of finite floats: {self.means}"
+            )
         object.__setattr__(self, "means", tuple(float(m) for m in self.means))
 
 
@@ -159,7 +159,9 @@ class PermutationTask(Task):
         if sorted(self.permutation) != list(range(len(self.permutation))) or not all(
             isinstance(v, int) for v in self.permutation
         ):
-            raise InvalidTaskError(f"permutation must be a permutation of 0..n-1: {self.permutation}")
+            raise InvalidTaskError(
+                f"permutation must be a permutation of 0..n-1: {self.permutation}"
+            )
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,7 @@ class TaskDistribution:
     test: tuple[Task, ...]
     split_source: str
     _sampler: Callable[[int, np.random.Generator], tuple[Task, ...]] = field(repr=False)
-    _validator: Callable[[Task], None] = field(repr=False)
+    _validator: Callable[[Task], object] = field(repr=False)
 
     @property
     def family(self) -> str:
@@ -224,9 +226,7 @@ class TaskDistribution:
         if not isinstance(task, Task):
             task = Task.from_dict(task)
         if task.family != self.family:
-            raise InvalidTaskError(
-                f"task belongs to family {task.family!r}, not {self.family!r}"
-            )
+            raise InvalidTaskError(f"task belongs to family {task.family!r}, not {self.family!r}")
         self._validator(task)
         return task
 

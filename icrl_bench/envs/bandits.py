@@ -8,7 +8,7 @@ is the headline metric.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -74,7 +74,7 @@ class _BanditCore(BatchedCore):
 class GaussianBanditCore(_BanditCore):
     """Means ``U[0, 1]`` per arm; reward = mean of the pulled arm + ``N(0, noise_std**2)``."""
 
-    task_type = BanditTask
+    task_type: ClassVar[type[Task]] = BanditTask
 
     def __init__(
         self, num_envs: int, family: str, horizon: int, num_arms: int, noise_std: float
@@ -147,7 +147,13 @@ class LinearBanditCore(GaussianBanditCore):
         for _ in range(n):
             features = rng.normal(0.0, scale, size=(self.num_arms, self.dim))
             theta = rng.normal(0.0, scale, size=self.dim)
-            out.append(LinearBanditTask(family=self.family, features=features, theta=theta))
+            out.append(
+                LinearBanditTask(
+                    family=self.family,
+                    features=tuple(tuple(row) for row in features.tolist()),
+                    theta=tuple(theta.tolist()),
+                )
+            )
         return tuple(out)
 
     def check_task(self, task: Task) -> None:

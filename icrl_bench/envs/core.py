@@ -132,7 +132,9 @@ class BatchedCore(ABC):
         arr = arr.astype(np.int64)
         n = int(space.n)
         if arr.size and (arr.min() < 0 or arr.max() >= n):
-            raise InvalidActionError(f"{self.family}: actions must lie in [0, {n}), got {actions!r}")
+            raise InvalidActionError(
+                f"{self.family}: actions must lie in [0, {n}), got {actions!r}"
+            )
         return arr
 
     # -- reference returns ------------------------------------------------------------------
@@ -201,7 +203,9 @@ class CoreEnv(gym.Env[Any, Any]):
         """Take ``action``; raises :class:`InvalidActionError` outside the action space."""
         if self._core.tasks[0] is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        if isinstance(action, bool | np.bool_) or not np.isscalar(action) and np.ndim(action) != 0:
+        if isinstance(action, bool | np.bool_) or (
+            not np.isscalar(action) and np.ndim(action) != 0
+        ):
             raise InvalidActionError(f"{self.family}: action must be one integer, got {action!r}")
         actions = self._core.check_actions(np.asarray([action]))
         rewards, terminated = self._core.step(actions)
@@ -304,12 +308,12 @@ class CoreVectorEnv(VectorEnv[Any, Any, Any]):
             fixed = self._fixed[i]
             if fixed is None:
                 train = train or _resolve_distribution(self.family).train
-                fixed_draw = train[int(rng.integers(len(train)))]  # type: ignore[union-attr]
+                fixed_draw = train[int(rng.integers(len(train)))]
                 chosen.append(fixed_draw)
             else:
                 chosen.append(fixed)
         self._core.set_tasks(idx, chosen)
-        self._core.reset(idx, rngs)  # type: ignore[arg-type]
+        self._core.reset(idx, rngs)
 
     def reset(
         self,
@@ -363,4 +367,3 @@ class CoreVectorEnv(VectorEnv[Any, Any, Any]):
     def oracle_action(self) -> np.ndarray:
         """The optimal action of every env (the oracle knows each env's task)."""
         return self._core.oracle_action()
-

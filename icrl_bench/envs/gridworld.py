@@ -45,9 +45,7 @@ def _toward(pos: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Meaning of the greedy shortest-path move from ``pos`` to ``target`` (x first, then y)."""
     dx = target[:, 0] - pos[:, 0]
     dy = target[:, 1] - pos[:, 1]
-    return np.select(
-        [dx > 0, dx < 0, dy > 0, dy < 0], [0, 1, 2, 3], default=NOOP
-    ).astype(np.int64)
+    return np.select([dx > 0, dx < 0, dy > 0, dy < 0], [0, 1, 2, 3], default=NOOP).astype(np.int64)
 
 
 def _manhattan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -107,6 +105,10 @@ class _GridCore(BatchedCore):
         dist[:, self.start[0] * self.size + self.start[1]] = 1.0
         return dist
 
+    def _cells(self) -> list[tuple[int, int]]:
+        """Every cell ``(x, y)``, row-major."""
+        return [(x, y) for x in range(self.size) for y in range(self.size)]
+
     def _cell(self, cells: np.ndarray) -> np.ndarray:
         cells = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
         return cells[:, 0] * self.size + cells[:, 1]
@@ -130,8 +132,7 @@ class DarkRoomCore(_GridCore):
 
     def all_tasks(self) -> tuple[Task, ...]:
         """Every cell as a goal, row-major in ``(x, y)``."""
-        cells = itertools.product(range(self.size), repeat=2)
-        return tuple(GoalTask(family=self.family, goal=c) for c in cells)
+        return tuple(GoalTask(family=self.family, goal=c) for c in self._cells())
 
     def check_task(self, task: Task) -> None:
         """The goal must be a cell of the grid."""
@@ -245,10 +246,8 @@ class KeyToDoorCore(_GridCore):
 
     def all_tasks(self) -> tuple[Task, ...]:
         """Every (key, door) pair of cells: ``(size**2)**2`` layouts, key-major."""
-        cells = list(itertools.product(range(self.size), repeat=2))
-        return tuple(
-            KeyDoorTask(family=self.family, key=k, door=d) for k in cells for d in cells
-        )
+        cells = self._cells()
+        return tuple(KeyDoorTask(family=self.family, key=k, door=d) for k in cells for d in cells)
 
     def check_task(self, task: Task) -> None:
         """Key and door must be cells of the grid."""
@@ -389,4 +388,3 @@ class KeyToDoorEnvVector(CoreVectorEnv):
 
 
 __all__: list[Any] = ["DarkRoomEnv", "DarkRoomPermutedEnv", "KeyToDoorEnv"]
-

@@ -1,0 +1,40 @@
+"""The icrl-bench command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from icrl_bench.cli import main
+
+
+def test_tasks_list_shows_every_family(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tasks", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "icrl_bench/DarkRoom-v0" in out and "icrl_bench/KeyToDoor-v0" in out
+    assert "65/16" in out and "16.625" in out
+
+
+def test_tasks_show_prints_spec_and_docs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tasks", "show", "icrl_bench/DarkRoom10x10-v0"]) == 0
+    out = capsys.readouterr().out
+    assert "published task set" in out and "## Action Space" in out
+
+
+def test_quickstart_reports_oracle_and_random(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["quickstart", "--episodes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "oracle: mean return  16.625" in out
+
+
+def test_bad_id_is_one_line_and_nonzero() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "icrl_bench.cli", "tasks", "show", "Nope-v0"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "unknown task family 'Nope-v0'" in proc.stderr
