@@ -39,6 +39,15 @@ class _BanditCore(BatchedCore):
         """The constant observation, ``[N, 1]`` zeros."""
         return self._obs.copy()
 
+    @property
+    def num_learner_states(self) -> int:
+        """A bandit has one state."""
+        return 1
+
+    def learner_state(self) -> np.ndarray:
+        """Always state 0."""
+        return np.zeros(self.num_envs, dtype=np.int64)
+
     def oracle_action(self) -> np.ndarray:
         """The best arm of each env."""
         return self.means.argmax(axis=1)
@@ -139,6 +148,12 @@ class LinearBanditCore(GaussianBanditCore):
     ) -> None:
         super().__init__(num_envs, family, horizon, num_arms, noise_std)
         self.dim = int(dim)
+        # arm features of every env, for learners with privileged access (LinUCB)
+        self.features = np.zeros((self.num_envs, self.num_arms, self.dim))
+
+    def _write_tasks(self, idx: np.ndarray, tasks: Sequence[Task]) -> None:
+        super()._write_tasks(idx, tasks)
+        self.features[idx] = [t.features for t in tasks]  # type: ignore[attr-defined]
 
     def sample_tasks(self, n: int, rng: np.random.Generator) -> tuple[Task, ...]:
         """Features and theta drawn i.i.d. ``N(0, 1/dim)`` per coordinate."""

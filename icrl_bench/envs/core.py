@@ -116,6 +116,21 @@ class BatchedCore(ABC):
     def oracle_action(self) -> np.ndarray:
         """The optimal action of every env given its task and state, shape ``[N]``."""
 
+    @property
+    def num_learner_states(self) -> int:
+        """Number of distinct :meth:`learner_state` values (for tabular source learners)."""
+        space = self.single_observation_space
+        assert isinstance(space, gym.spaces.Discrete)
+        return int(space.n)
+
+    def learner_state(self) -> np.ndarray:
+        """The Markov state a tabular source learner sees, int64 ``[N]``.
+
+        It is the observation, except in families whose observation hides part of the state
+        that an episode's past would reveal (Key-to-Door's key), where it adds that part.
+        """
+        return self.observe()
+
     def check_actions(self, actions: Any) -> np.ndarray:
         """Return ``actions`` as an int64 array of shape ``[N]`` or raise on invalid input."""
         space = self.single_action_space

@@ -269,6 +269,15 @@ class KeyToDoorCore(_GridCore):
         self.has_key |= pick
         return (pick | door).astype(np.float64), door
 
+    @property
+    def num_learner_states(self) -> int:
+        """Cells times whether the key is held."""
+        return 2 * self.size * self.size
+
+    def learner_state(self) -> np.ndarray:
+        """The cell index, plus ``size**2`` once the key is held (the source learner's memory)."""
+        return self.observe() + self.has_key * (self.size * self.size)
+
     def oracle_action(self) -> np.ndarray:
         """Shortest path to the key, then to the door."""
         target = np.where(self.has_key[:, None], self.door, self.key)

@@ -1,0 +1,278 @@
+"""Reading datasets: memory-mapped arrays, windows of learning histories, trajectories, checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from icrl_bench.data.store import (
+    CORE_ARRAYS,
+    MANIFEST,
+    DatasetError,
+    open_array,
+    resolve,
+    sha256_file,
+)
+
+#: array name -> what a window or trajectory calls it
+STEP_ARRAYS = (
+    "observations",
+    "next_observations",
+    "actions",
+    "rewards",
+    "terminations",
+    "truncations",
+    "task_index",
+    "history_index",
+    "episode_index",
+    "step_index",
+)
+
+SLICES = ("early", "mid", "late")
+
+
+class Dataset:
+    """A read-only, memory-mapped dataset.
+
+    Attributes:
+        id: the fully qualified dataset id.
+        path: its directory.
+        manifest: the parsed ``manifest.json``.
+        arrays: every array, memory-mapped read-only (nothing is loaded until indexed).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.manifest: dict[str, Any] = json.loads((path / MANIFEST).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"{path}: unreadable manifest ({exc})") from None
+        self.id: str = self.manifest["id"]
+        self.arrays: dict[str, np.ndarray] = {}
+        for name, meta in self.manifest["arrays"].items():
+            file = path / meta["file"]
+            expected = int(np.prod(meta["shape"])) * np.dtype(meta["dtype"]).itemsize
+            if not file.is_file():
+                raise DatasetError(f"{self.id}: array file {meta['file']} is missing")
+            if file.stat().st_size != expected:
+                raise DatasetError(
+                    f"{self.id}: array file {meta['file']} has {file.stat().st_size} bytes, "
+                    f"expected {expected} (truncated or corrupt)"
+                )
+            self.arrays[name] = open_array(path, meta)
+
+    # -- sizes --------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        """Number of transitions."""
+        return int(self.manifest["counts"]["transitions"])
+
+    @property
+    def num_histories(self) -> int:
+        """Number of learning histories."""
+        return len(self.arrays["history_offsets"]) - 1
+
+    @property
+    def num_episodes(self) -> int:
+        """Number of episodes."""
+        return len(self.arrays["episode_offsets"]) - 1
+
+    @property
+    def has_optimal_actions(self) -> bool:
+        """Whether every step carries the oracle's action as a label."""
+        return "optimal_actions" in self.arrays
+
+    def tasks(self) -> list[Any]:
+        """The dataset's tasks as :class:`~icrl_bench.tasks.Task` values, by ``task_index``."""
+        from icrl_bench.tasks import Task
+
+        return [Task.from_dict(t) for t in self.manifest["tasks"]]
+
+    # -- access -------------------------------------------------------------------------------
+    def _take(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        names = [*STEP_ARRAYS, *(["optimal_actions"] if self.has_optimal_actions else [])]
+        return {name: np.asarray(self.arrays[name][idx]) for name in names}
+
+    def episode(self, i: int) -> dict[str, np.ndarray]:
+        """Every array of episode ``i`` (global episode number), as in-memory copies."""
+        off = self.arrays["episode_offsets"]
+        if not 0 <= i < self.num_episodes:
+            raise IndexError(f"episode {i} out of range [0, {self.num_episodes})")
+        return self._take(np.arange(off[i], off[i + 1]))
+
+    def history(self, h: int) -> dict[str, np.ndarray]:
+        """Every array of learning history ``h``, as in-memory copies."""
+        off = self.arrays["history_offsets"]
+        if not 0 <= h < self.num_histories:
+            raise IndexError(f"history {h} out of range [0, {self.num_histories})")
+        return self._take(np.arange(off[h], off[h + 1]))
+
+    def history_bounds(self, part: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end transition of every history, or of its ``early``/``mid``/``late`` third.
+
+        Thirds are cut on episode boundaries; a history of fewer than three episodes is cut
+        into thirds of its steps.
+        """
+        off = np.asarray(self.arrays["history_offsets"])
+        start, end = off[:-1].copy(), off[1:].copy()
+        if part is None:
+            return start, end
+        if part not in SLICES:
+            raise DatasetError(f"unknown slice {part!r}; known: {', '.join(SLICES)}")
+        k = SLICES.index(part)
+        ep_off = np.asarray(self.arrays["episode_offsets"])
+        first_ep = np.searchsorted(ep_off, start)
+        n_ep = np.searchsorted(ep_off, end) - first_ep
+        by_episode = n_ep >= 3
+        lo_ep = first_ep + (n_ep * k) // 3
+        hi_ep = first_ep + (n_ep * (k + 1)) // 3
+        length = end - start
+        lo = np.where(
+            by_episode, ep_off[np.minimum(lo_ep, len(ep_off) - 1)], start + (length * k) // 3
+        )
+        hi = np.where(
+            by_episode, ep_off[np.minimum(hi_ep, len(ep_off) - 1)], start + (length * (k + 1)) // 3
+        )
+        return lo, hi
+
+    def sample_windows(
+        self,
+        batch: int,
+        length: int,
+        rng: np.random.Generator,
+        weights: np.ndarray | None = None,
+        part: str | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Windows of ``length`` consecutive transitions, each inside one learning history.
+
+        Windows may span episode boundaries (their ``episode_index`` and ``step_index`` show
+        where). Only the sampled rows are read from disk.
+
+        Args:
+            batch: number of windows.
+            length: transitions per window.
+            rng: the sampling generator (keep it separate from env and model streams).
+            weights: optional per-history sampling weights (for example from LHF).
+            part: restrict to the ``early``, ``mid`` or ``late`` third of every history.
+
+        Returns:
+            Arrays shaped ``[batch, length, ...]``, plus ``optimal_actions`` where stored.
+        """
+        start, end = self.history_bounds(part)
+        room = end - start - length
+        ok = room >= 0
+        if not ok.any():
+            raise DatasetError(f"{self.id}: no history holds a window of {length} transitions")
+        probs = ok.astype(np.float64)
+        if weights is not None:
+            w = np.asarray(weights, dtype=np.float64)
+            if w.shape != (self.num_histories,) or (w < 0).any() or not np.isfinite(w).all():
+                raise DatasetError(f"weights must be {self.num_histories} finite values >= 0")
+            probs = probs * w
+            if probs.sum() <= 0:
+                raise DatasetError("the weights give zero mass to every usable history")
+        hist = rng.choice(self.num_histories, size=batch, p=probs / probs.sum())
+        first = start[hist] + rng.integers(0, room[hist] + 1)
+        idx = first[:, None] + np.arange(length)[None, :]
+        return self._take(idx)
+
+    # -- statistics ---------------------------------------------------------------------------
+    def episode_returns(self) -> np.ndarray:
+        """Return of every episode, float64 ``[num_episodes]``."""
+        rewards = np.asarray(self.arrays["rewards"], dtype=np.float64)
+        off = np.asarray(self.arrays["episode_offsets"])
+        if len(rewards) == 0:
+            return np.zeros(0)
+        return np.add.reduceat(rewards, off[:-1])
+
+    def returns_by_episode_index(self) -> dict[str, np.ndarray]:
+        """Mean and std of the return at each episode index within a history (a learning curve)."""
+        off = np.asarray(self.arrays["episode_offsets"])
+        ep_idx = np.asarray(self.arrays["episode_index"])[off[:-1]]
+        returns = self.episode_returns()
+        n = np.bincount(ep_idx)
+        mean = np.bincount(ep_idx, returns) / np.maximum(n, 1)
+        var = np.bincount(ep_idx, returns**2) / np.maximum(n, 1) - mean**2
+        return {"mean": mean, "std": np.sqrt(np.maximum(var, 0.0)), "count": n}
+
+    # -- integrity ----------------------------------------------------------------------------
+    def verify(self) -> None:
+        """Recompute every checksum and check the structural invariants.
+
+        Raises:
+            DatasetError: naming the first array or invariant that fails.
+        """
+        for name, meta in self.manifest["arrays"].items():
+            if sha256_file(self.path / meta["file"]) != meta["sha256"]:
+                raise DatasetError(f"{self.id}: checksum mismatch in {meta['file']} ({name})")
+        missing = [n for n in CORE_ARRAYS if n not in self.arrays]
+        if missing:
+            raise DatasetError(f"{self.id}: manifest lacks arrays {missing}")
+        _check_invariants(self)
+
+
+def _check_invariants(ds: Dataset) -> None:
+    n = len(ds)
+    a = {k: np.asarray(v) for k, v in ds.arrays.items()}
+    for name in STEP_ARRAYS:
+        if len(a[name]) != n:
+            raise DatasetError(f"{ds.id}: {name} has {len(a[name])} rows, expected {n}")
+    for name in ("episode_offsets", "history_offsets"):
+        off = a[name]
+        if off[0] != 0 or off[-1] != n or (np.diff(off) <= 0).any():
+            raise DatasetError(f"{ds.id}: {name} is not a strictly increasing cover of [0, {n}]")
+    hist = a["history_index"]
+    if (np.diff(hist) < 0).any() or (np.diff(a["task_index"]) < 0).any():
+        raise DatasetError(f"{ds.id}: transitions are not ordered by task and history")
+    starts = np.flatnonzero(np.diff(hist, prepend=-1))
+    if not np.array_equal(starts, a["history_offsets"][:-1]):
+        raise DatasetError(f"{ds.id}: history_offsets disagree with history_index")
+    ep_off = a["episode_offsets"]
+    ends = ep_off[1:] - 1
+    done = a["terminations"] | a["truncations"]
+    if not done[ends].all() or done.sum() != len(ends):
+        raise DatasetError(f"{ds.id}: episodes must end exactly at their last transition")
+    if (a["step_index"][ep_off[:-1]] != 0).any():
+        raise DatasetError(f"{ds.id}: an episode does not start at step 0")
+    horizon = int(ds.manifest["horizon"])
+    if (a["step_index"] >= horizon).any():
+        raise DatasetError(f"{ds.id}: step_index beyond the horizon {horizon}")
+    inner = np.ones(n, dtype=bool)
+    inner[ends] = False
+    if not np.array_equal(
+        a["observations"][1:][inner[:-1]], a["next_observations"][:-1][inner[:-1]]
+    ):
+        raise DatasetError(f"{ds.id}: next_observations do not chain within episodes")
+    if (a["task_index"] >= len(ds.manifest["tasks"])).any():
+        raise DatasetError(f"{ds.id}: task_index beyond the task list")
+
+
+def load(dataset_id: str) -> Dataset:
+    """Open a dataset read-only and memory-mapped.
+
+    Args:
+        dataset_id: ``<Family>/<variant>-v<N>/<scale>-seed<S>``, or ``<Family>/<variant>-v<N>``
+            when exactly one instance exists.
+
+    Raises:
+        UnknownIdError: no such dataset.
+        DatasetError: a missing or truncated array file.
+    """
+    return Dataset(resolve(dataset_id).path())
+
+
+def summary(ds: Dataset) -> Mapping[str, Any]:
+    """A manifest summary for ``data list`` and ``data show``."""
+    m = ds.manifest
+    return {
+        "id": m["id"],
+        "variant": m["variant"],
+        "scale": m["scale"],
+        "seed": m["seed"],
+        **m["counts"],
+        "MB": round(sum(p.stat().st_size for p in ds.path.glob("*.bin")) / 2**20, 2),
+        "seconds": m["provenance"]["generation_seconds"],
+    }

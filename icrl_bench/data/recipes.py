@@ -1,0 +1,477 @@
+"""Versioned dataset recipes: variant x scale x seed -> a dataset in the store.
+
+A recipe is data: the :data:`VARIANTS` table names the source learner and its parameters for each
+kind of family, and :data:`SCALES` fixes how many tasks, histories and episodes each scale has.
+Everything that determines the arrays is written into the manifest, and the same recipe and seed
+give byte-identical arrays whatever the number of worker processes: the work is cut into chunks
+by the recipe alone, and each chunk draws from its own seed sequence.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from filelock import FileLock
+from tqdm import tqdm
+
+from icrl_bench.data.sources import HISTORY_KINDS, Collected, collect
+from icrl_bench.data.store import (
+    ArrayWriter,
+    DatasetRef,
+    datasets_root,
+    instance_name,
+    staging,
+    write_manifest,
+)
+from icrl_bench.errors import IcrlBenchError, UnknownIdError
+from icrl_bench.registry import FamilySpec, family, reference_returns, tasks
+
+SCHEMA_VERSION = 1
+
+
+def family_kind(spec: FamilySpec) -> str:
+    """``"bandit"`` or ``"grid"``: which recipes and scales apply."""
+    return "bandit" if "Bandit" in spec.name else "grid"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much data a scale generates for one family.
+
+    Attributes:
+        tasks: number of train tasks used (``None``: the whole train split, in split order).
+        histories: learning histories per task.
+        episodes: recorded episodes per history.
+        train_episodes: episodes the learner trains before recording (medium/expert variants).
+    """
+
+    tasks: int | None
+    histories: int
+    episodes: int
+    train_episodes: int = 0
+
+
+#: (family kind or family name, scale) -> Scale. A family name entry overrides its kind's entry.
+SCALES: dict[tuple[str, str], Scale] = {
+    ("grid", "smoke"): Scale(tasks=6, histories=4, episodes=60, train_episodes=60),
+    ("bandit", "smoke"): Scale(tasks=24, histories=2, episodes=1),
+    ("grid", "paper"): Scale(tasks=None, histories=100, episodes=400, train_episodes=400),
+    ("bandit", "paper"): Scale(tasks=None, histories=20, episodes=1),
+    # DPT's DarkRoom (10x10, 100 steps): 100,000 random-rollout contexts over 80 train goals;
+    # here 80 goals x 100 histories x 10 episodes of 100 steps = 8M transitions
+    ("DarkRoom10x10-v0", "paper"): Scale(
+        tasks=None, histories=100, episodes=10, train_episodes=400
+    ),
+    # AD-epsilon's Dark Room: the 65 train goals
+    ("DarkRoom-v0", "paper"): Scale(tasks=None, histories=100, episodes=400, train_episodes=400),
+}
+
+
+def scale_for(spec: FamilySpec, scale: str) -> Scale:
+    """The :class:`Scale` of ``scale`` for a family."""
+    found = SCALES.get((spec.name, scale)) or SCALES.get((family_kind(spec), scale))
+    if found is None:
+        names = sorted({s for _, s in SCALES})
+        raise UnknownIdError(f"unknown scale {scale!r}; known: {', '.join(names)}")
+    return found
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named, versioned recipe.
+
+    Attributes:
+        name: e.g. ``"ad-eps"``; the dataset id uses ``<name>-v<version>``.
+        version: bumped whenever the arrays a recipe produces would change.
+        summary: one line for ``data list``.
+        source: the published setting it follows.
+        learners: per family kind, ``(learner, params)``; a kind not listed is unsupported.
+        frozen: record only after ``train_episodes`` of training, from frozen snapshots.
+    """
+
+    name: str
+    version: int
+    summary: str
+    source: str
+    learners: dict[str, tuple[str, dict[str, Any]]]
+    frozen: bool = False
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """``<name>-v<version>``."""
+        return f"{self.name}-v{self.version}"
+
+
+_Q = (
+    "q-learning",
+    {"lr": 0.3, "gamma": 0.9, "eps_start": 1.0, "eps_end": 0.05, "decay_fraction": 0.7},
+)
+_THOMPSON = ("thompson", {"prior_mean": 0.5, "prior_var": 1.0})
+
+
+def _frozen(expert_share: float) -> dict[str, tuple[str, dict[str, Any]]]:
+    params = {**_Q[1], "medium_fraction": 0.5, "expert_share": expert_share, "frozen_eps": 0.1}
+    return {"grid": ("q-learning", params)}
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant(
+            "histories",
+            0,
+            "clean learning histories of the source learner",
+            "AD (Laskin et al., 2022): learning histories of a source RL algorithm",
+            {"grid": _Q, "bandit": _THOMPSON},
+        ),
+        Variant(
+            "ad-eps",
+            0,
+            "noise distillation: oracle with eps-random actions, eps 1 -> floor over 90%",
+            "AD-epsilon (Zisman et al., 2023)",
+            {
+                "grid": (
+                    "noisy-oracle",
+                    {"eps_start": 1.0, "eps_floor": 0.5, "decay_fraction": 0.9},
+                ),
+                "bandit": (
+                    "noisy-oracle",
+                    {"eps_start": 1.0, "eps_floor": 0.5, "decay_fraction": 0.9},
+                ),
+            },
+        ),
+        Variant(
+            "noisy-mix",
+            0,
+            "30% of the learning histories replaced by uniform-random histories",
+            "Filtering Learning Histories (noisy setting)",
+            {
+                "grid": ("mixed", {"base": _Q[0], "base_params": _Q[1], "random_share": 0.3}),
+                "bandit": (
+                    "mixed",
+                    {"base": _THOMPSON[0], "base_params": _THOMPSON[1], "random_share": 0.3},
+                ),
+            },
+        ),
+        Variant(
+            "random",
+            0,
+            "uniform-random rollouts",
+            "DPT (Lee et al., 2023) DarkRoom pretraining data",
+            {"grid": ("random", {}), "bandit": ("random", {})},
+        ),
+        Variant(
+            "medium",
+            0,
+            "rollouts of the source learner stopped half-way through training",
+            "Meta-DT (Wang et al., 2024) medium datasets",
+            _frozen(0.0),
+            frozen=True,
+        ),
+        Variant(
+            "expert",
+            0,
+            "rollouts of the fully trained source learner",
+            "Meta-DT expert datasets",
+            _frozen(1.0),
+            frozen=True,
+        ),
+        Variant(
+            "medium-expert",
+            0,
+            "70% medium and 30% expert rollouts",
+            "Meta-DT mixed datasets",
+            _frozen(0.3),
+            frozen=True,
+        ),
+    )
+}
+
+
+def variant(name: str) -> Variant:
+    """Look up a variant by ``name`` or ``name-v<N>``."""
+    base = name.rsplit("-v", 1)[0] if name.rsplit("-v", 1)[-1].isdigit() else name
+    found = VARIANTS.get(base)
+    if found is None or (base != name and found.id != name):
+        raise UnknownIdError(f"unknown dataset variant {name!r}; known: {', '.join(VARIANTS)}")
+    return found
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything that determines a dataset's arrays."""
+
+    env_id: str
+    variant: Variant
+    scale_name: str
+    scale: Scale
+    seed: int
+    learner: str
+    params: dict[str, Any]
+    tasks_per_chunk: int
+
+    def recipe(self) -> dict[str, Any]:
+        """The manifest's ``recipe`` entry."""
+        return {
+            "variant": self.variant.id,
+            "summary": self.variant.summary,
+            "source": self.variant.source,
+            "learner": self.learner,
+            "learner_params": self.params,
+            "scale": self.scale_name,
+            "tasks": self.scale.tasks,
+            "histories_per_task": self.scale.histories,
+            "episodes_per_history": self.scale.episodes,
+            "train_episodes": self.scale.train_episodes if self.variant.frozen else 0,
+            "tasks_per_chunk": self.tasks_per_chunk,
+        }
+
+
+def plan(
+    env_id: str,
+    variant_name: str,
+    scale: str = "smoke",
+    seed: int = 0,
+    overrides: dict[str, Any] | None = None,
+) -> Plan:
+    """Resolve a recipe; ``overrides`` replace learner parameters or scale fields.
+
+    Raises:
+        UnknownIdError: unknown family, variant or scale.
+        IcrlBenchError: a variant that does not apply to the family, or a bad override.
+    """
+    spec = family(env_id)
+    var = variant(variant_name)
+    kind = family_kind(spec)
+    if kind not in var.learners:
+        raise IcrlBenchError(
+            f"variant {var.name!r} does not apply to {spec.name} "
+            f"(it needs a {'/'.join(var.learners)} family)"
+        )
+    learner, params = var.learners[kind]
+    params = dict(params)
+    sc = scale_for(spec, scale)
+    for key, value in (overrides or {}).items():
+        if key in Scale.__dataclass_fields__:
+            sc = replace(sc, **{key: value})
+        elif key in params:
+            params[key] = value
+        else:
+            raise IcrlBenchError(f"unknown recipe parameter {key!r} for {var.id}")
+    if seed < 0:
+        raise IcrlBenchError(f"seed must be >= 0, got {seed}")
+    total_episodes = sc.episodes + (sc.train_episodes if var.frozen else 0)
+    per_task = sc.histories * total_episodes * spec.horizon
+    tasks_per_chunk = max(1, 1_000_000 // max(per_task, 1))
+    return Plan(spec.env_id, var, scale, sc, seed, learner, params, tasks_per_chunk)
+
+
+def _run_chunk(args: tuple[Plan, int, int]) -> Collected:
+    p, first, count = args
+    spec = family(p.env_id)
+    chosen = _train_tasks(p)[first : first + count]
+    learner_params = dict(p.params)
+    record_from = 0
+    episodes = p.scale.episodes
+    if p.variant.frozen:
+        learner_params["freeze_after"] = p.scale.train_episodes
+        record_from = p.scale.train_episodes
+        episodes += p.scale.train_episodes
+    code = zlib.crc32(p.variant.id.encode())
+    return collect(
+        spec.env_id,
+        chosen,
+        p.scale.histories,
+        episodes,
+        p.learner,
+        learner_params,
+        seed=[p.seed, code, first],
+        record_from=record_from,
+    )
+
+
+def _train_tasks(p: Plan) -> tuple[Any, ...]:
+    train = tasks(p.env_id).train
+    return train if p.scale.tasks is None else train[: p.scale.tasks]
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def dataset_ref(p: Plan) -> DatasetRef:
+    """Where ``p``'s dataset lives."""
+    return DatasetRef(family(p.env_id).name, p.variant.id, instance_name(p.scale_name, p.seed))
+
+
+def generate(
+    env_id: str,
+    variant_name: str,
+    scale: str = "smoke",
+    seed: int = 0,
+    workers: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    force: bool = False,
+    progress: bool = False,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> str:
+    """Generate a dataset (or return the id of the one already generated) and return its id.
+
+    Args:
+        env_id: a registered family.
+        variant_name: a key of :data:`VARIANTS`.
+        scale: ``"smoke"`` or ``"paper"``.
+        seed: the recipe seed.
+        workers: local processes (default: all cores); the arrays do not depend on it.
+        overrides: recipe parameters replacing the defaults (recorded in the manifest).
+        force: regenerate even if the dataset exists (replaced atomically).
+        progress: show a progress bar.
+        on_chunk: called with ``(done, total)`` after each chunk (for tests and callers).
+    """
+    from icrl_bench import __version__
+
+    p = plan(env_id, variant_name, scale, seed, overrides)
+    ref = dataset_ref(p)
+    final = ref.path()
+    lock_dir = datasets_root() / ".locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock_dir / (ref.id.replace("/", "__") + ".lock"))):
+        if (final / "manifest.json").is_file() and not force:
+            return ref.id
+        chosen = _train_tasks(p)
+        chunks = [
+            (p, first, min(p.tasks_per_chunk, len(chosen) - first))
+            for first in range(0, len(chosen), p.tasks_per_chunk)
+        ]
+        workers = min(workers or os.cpu_count() or 1, len(chunks))
+        start = time.perf_counter()
+        with staging(final) as tmp:
+            writer = ArrayWriter(tmp)
+            counts = _write_chunks(writer, chunks, p, workers, progress, on_chunk)
+            arrays = writer.close()
+            refs = reference_returns(p.env_id, "train")
+            n_tasks = len(chosen)
+            manifest = {
+                "schema_version": SCHEMA_VERSION,
+                "id": ref.id,
+                "env_id": p.env_id,
+                "family": ref.family,
+                "variant": p.variant.id,
+                "scale": p.scale_name,
+                "seed": p.seed,
+                "recipe": p.recipe(),
+                "counts": counts,
+                "arrays": arrays,
+                "has_optimal_actions": "optimal_actions" in arrays,
+                "history_kinds": {str(k): v for k, v in HISTORY_KINDS.items()},
+                "tasks": [t.to_dict() for t in chosen],
+                "reference_returns": {
+                    "random": refs["random"][:n_tasks].tolist(),
+                    "oracle": refs["oracle"][:n_tasks].tolist(),
+                },
+                "horizon": family(p.env_id).horizon,
+                "provenance": {
+                    "icrl_bench_version": __version__,
+                    "git_sha": _git_sha(),
+                    "numpy_version": np.__version__,
+                    "generation_seconds": round(time.perf_counter() - start, 3),
+                    "workers": workers,
+                },
+            }
+            manifest["floor_return"] = _floor_return(p, chosen)
+            write_manifest(tmp, manifest)
+    return ref.id
+
+
+def _write_chunks(
+    writer: ArrayWriter,
+    chunks: Sequence[tuple[Plan, int, int]],
+    p: Plan,
+    workers: int,
+    progress: bool,
+    on_chunk: Callable[[int, int], None] | None,
+) -> dict[str, int]:
+    hist_base = 0
+    trans_base = 0
+    episodes = 0
+    bar = tqdm(
+        total=len(chunks), desc=f"generate {p.variant.id}", unit="chunk", disable=not progress
+    )
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    results = pool.map(_run_chunk, chunks) if pool else map(_run_chunk, chunks)
+    try:
+        for done, ((_, first, _), c) in enumerate(zip(chunks, results, strict=True), start=1):
+            h = p.scale.histories
+            env_local = c.task * h + c.history
+            n = len(c.actions)
+            for name in ("observations", "next_observations", "actions", "rewards"):
+                writer.append(name, getattr(c, name))
+            writer.append("terminations", c.terminations)
+            writer.append("truncations", c.truncations)
+            writer.append("optimal_actions", c.optimal_actions.astype(np.int16))
+            writer.append("task_index", (first + c.task).astype(np.int32))
+            writer.append("history_index", (hist_base + env_local).astype(np.int32))
+            writer.append("episode_index", c.episode.astype(np.int32))
+            writer.append("step_index", c.step.astype(np.int32))
+            ep_key = env_local * (c.episode.max(initial=0) + 1) + c.episode
+            ep_starts = np.flatnonzero(np.diff(ep_key, prepend=-1))
+            hist_starts = np.flatnonzero(np.diff(env_local, prepend=-1))
+            writer.append("episode_offsets", (trans_base + ep_starts).astype(np.int64))
+            writer.append("history_offsets", (trans_base + hist_starts).astype(np.int64))
+            n_hist = len(hist_starts)
+            writer.append("history_task", (first + np.arange(n_hist) // h).astype(np.int32))
+            writer.append("history_kind", c.history_kind.astype(np.int8))
+            hist_base += n_hist
+            trans_base += n
+            episodes += len(ep_starts)
+            bar.update()
+            if on_chunk is not None:
+                on_chunk(done, len(chunks))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    # closing entries make the offsets arrays count + 1 long
+    writer.append("episode_offsets", np.array([trans_base], dtype=np.int64))
+    writer.append("history_offsets", np.array([trans_base], dtype=np.int64))
+    return {
+        "tasks": math.ceil(hist_base / p.scale.histories),
+        "histories": hist_base,
+        "episodes": episodes,
+        "transitions": trans_base,
+    }
+
+
+def _floor_return(p: Plan, chosen: Sequence[Any]) -> float | None:
+    """For ``ad-eps``: the demonstrator's expected return at its floor, by independent rollouts.
+
+    This is the declared final performance that the end of every history should reach.
+    """
+    if p.learner != "noisy-oracle":
+        return None
+    floor = float(p.params["eps_floor"])
+    params = {"eps_start": floor, "eps_floor": floor, "decay_fraction": 0.9}
+    episodes = max(1, 2000 // max(len(chosen), 1))
+    c = collect(p.env_id, chosen, 1, episodes, "noisy-oracle", params, seed=[p.seed, 0xF100])
+    return float(c.rewards.sum() / (len(chosen) * episodes))

@@ -1,0 +1,498 @@
+"""Source algorithms that produce learning histories, vectorised over tasks and histories.
+
+A *learning history* is the complete sequence of episodes that one learner produces on one task,
+from its first episode to its last. :func:`collect` runs ``len(tasks) * histories`` learners at
+once, one per env of a batched env, episode by episode in lockstep, and returns every transition
+in the order task, history, episode, step. The only Python loop is over time steps; every step
+acts and learns for all envs with NumPy.
+
+Learners may read the env's privileged state through the core (the tabular learner needs
+Key-to-Door's key flag as its memory; the oracle needs the task). The stored observations are
+always what the env emits.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+from icrl_bench.envs.core import BatchedCore
+from icrl_bench.tasks import Task
+
+
+@dataclass
+class Context:
+    """What a learner is told about the batch it controls.
+
+    Attributes:
+        core: the batched core (privileged: task, full state, oracle).
+        num_envs: ``B = tasks x histories``.
+        num_actions: size of the discrete action space.
+        horizon: steps per episode.
+        episodes: episodes per history.
+    """
+
+    core: BatchedCore
+    num_envs: int
+    num_actions: int
+    horizon: int
+    episodes: int
+
+
+class Learner(ABC):
+    """A batch of ``B`` independent learners, one per env."""
+
+    def __init__(self, ctx: Context, rng: np.random.Generator) -> None:
+        self.ctx = ctx
+        self.rng = rng
+
+    @abstractmethod
+    def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
+        """Actions ``[B]`` given learner states, the oracle's actions and the history progress.
+
+        ``progress`` is the fraction of the history's nominal steps already taken, in ``[0, 1)``.
+        """
+
+    def update(  # noqa: B027 - optional hook: non-learning policies keep the default
+        self,
+        state: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_state: np.ndarray,
+        terminated: np.ndarray,
+        alive: np.ndarray,
+    ) -> None:
+        """Learn from one step of every env; ``alive`` marks envs whose episode was running."""
+
+    def end_episode(self, episode: int) -> None:  # noqa: B027 - optional hook
+        """Called after episode ``episode`` (0-based) of every history."""
+
+    def history_kind(self) -> np.ndarray:
+        """Per-env label of what produced the history (see :data:`HISTORY_KINDS`), int8 ``[B]``."""
+        return np.zeros(self.ctx.num_envs, dtype=np.int8)
+
+
+class RandomLearner(Learner):
+    """Uniform-random actions (no learning)."""
+
+    def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
+        """Uniform over the actions."""
+        return self.rng.integers(self.ctx.num_actions, size=self.ctx.num_envs)
+
+
+class OracleLearner(Learner):
+    """The family's optimal policy, which knows the task."""
+
+    def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
+        """The oracle's action."""
+        return optimal
+
+
+class NoisyOracle(Learner):
+    """AD-epsilon's noise-distillation demonstrator.
+
+    With probability ``eps(progress)`` the action is uniform-random, otherwise the oracle's.
+    ``eps`` decays linearly from ``eps_start`` to ``eps_floor`` over the first ``decay_fraction``
+    of the history and stays at the floor afterwards.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        rng: np.random.Generator,
+        eps_start: float = 1.0,
+        eps_floor: float = 0.0,
+        decay_fraction: float = 0.9,
+    ) -> None:
+        super().__init__(ctx, rng)
+        self.eps_start, self.eps_floor, self.decay_fraction = eps_start, eps_floor, decay_fraction
+
+    def epsilon(self, progress: float | np.ndarray) -> Any:
+        """The noise probability at ``progress`` through the history."""
+        frac = np.minimum(np.asarray(progress) / self.decay_fraction, 1.0)
+        return self.eps_start + (self.eps_floor - self.eps_start) * frac
+
+    def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
+        """The oracle's action, replaced by a uniform one with probability ``eps``."""
+        noisy = self.rng.random(self.ctx.num_envs) < self.epsilon(progress)
+        random = self.rng.integers(self.ctx.num_actions, size=self.ctx.num_envs)
+        return np.where(noisy, random, optimal)
+
+
+class QLearner(Learner):
+    """Tabular Q-learning with epsilon-greedy exploration, one Q-table per env.
+
+    Epsilon decays linearly from ``eps_start`` to ``eps_end`` over the first ``decay_fraction`` of
+    the history's episodes. Greedy ties are broken uniformly at random.
+
+    With ``freeze_after=k``, learning stops after ``k`` episodes and the learner then acts
+    epsilon-greedily with ``frozen_eps`` from a frozen table: the Q-table of episode
+    ``round(medium_fraction * k)`` in envs drawn as "medium", the final one in "expert" envs. Each
+    env is expert with probability ``expert_share`` (``expert_kind`` records which, 1 = expert).
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        rng: np.random.Generator,
+        lr: float = 0.3,
+        gamma: float = 0.9,
+        eps_start: float = 1.0,
+        eps_end: float = 0.05,
+        decay_fraction: float = 0.7,
+        freeze_after: int | None = None,
+        medium_fraction: float = 0.5,
+        expert_share: float = 1.0,
+        frozen_eps: float = 0.1,
+    ) -> None:
+        super().__init__(ctx, rng)
+        self.lr, self.gamma = lr, gamma
+        self.eps_start, self.eps_end, self.decay_fraction = eps_start, eps_end, decay_fraction
+        self.q = np.zeros((ctx.num_envs, ctx.core.num_learner_states, ctx.num_actions))
+        self.rows = np.arange(ctx.num_envs)
+        self.eps = eps_start
+        self.freeze_after = freeze_after
+        self.frozen = False
+        self.schedule_episodes = ctx.episodes if freeze_after is None else freeze_after
+        self.medium_at = None if freeze_after is None else round(medium_fraction * freeze_after)
+        self.frozen_eps = frozen_eps
+        self.expert_kind = rng.random(ctx.num_envs) < expert_share
+        self.medium_q: np.ndarray | None = None
+
+    def greedy(self, state: np.ndarray) -> np.ndarray:
+        """Greedy actions with random tie-breaking."""
+        q = self.q[self.rows, state]
+        best = q == q.max(axis=1, keepdims=True)
+        noise = self.rng.random(q.shape)
+        return np.argmax(np.where(best, noise, -1.0), axis=1)
+
+    def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
+        """Epsilon-greedy in the current Q-table."""
+        explore = self.rng.random(self.ctx.num_envs) < self.eps
+        random = self.rng.integers(self.ctx.num_actions, size=self.ctx.num_envs)
+        return np.where(explore, random, self.greedy(state))
+
+    def update(
+        self,
+        state: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_state: np.ndarray,
+        terminated: np.ndarray,
+        alive: np.ndarray,
+    ) -> None:
+        """One-step Q-learning backup for the envs still in their episode."""
+        if self.frozen:
+            return
+        bootstrap = np.where(terminated, 0.0, self.q[self.rows, next_state].max(axis=1))
+        target = rewards + self.gamma * bootstrap
+        current = self.q[self.rows, state, actions]
+        self.q[self.rows, state, actions] = current + alive * self.lr * (target - current)
+
+    def end_episode(self, episode: int) -> None:
+        """Advance the exploration schedule; snapshot and freeze where configured."""
+        done = episode + 1
+        frac = min(done / max(self.decay_fraction * self.schedule_episodes, 1.0), 1.0)
+        self.eps = self.eps_start + (self.eps_end - self.eps_start) * frac
+        if self.medium_at is not None and done == self.medium_at:
+            self.medium_q = self.q.copy()
+        if self.freeze_after is not None and done == self.freeze_after:
+            medium = self.q if self.medium_q is None else self.medium_q
+            self.q = np.where(self.expert_kind[:, None, None], self.q, medium)
+            self.frozen, self.eps = True, self.frozen_eps
+
+    def history_kind(self) -> np.ndarray:
+        """Learner histories, or medium/expert snapshot rollouts when frozen."""
+        if self.freeze_after is None:
+            return super().history_kind()
+        return np.where(self.expert_kind, 3, 2).astype(np.int8)
+
+
+class MixedLearner(Learner):
+    """A base learner in most envs, uniform-random actions in ``round(random_share * B)`` of them.
+
+    This is the noisy setting of Filtering Learning Histories: a share of the learning histories
+    is replaced by histories of the random policy.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        rng: np.random.Generator,
+        base: str = "q-learning",
+        base_params: dict[str, Any] | None = None,
+        random_share: float = 0.3,
+    ) -> None:
+        super().__init__(ctx, rng)
+        self.inner = LEARNERS[base](ctx, rng, **(base_params or {}))
+        self.noise = np.zeros(ctx.num_envs, dtype=bool)
+        self.noise[rng.permutation(ctx.num_envs)[: round(random_share * ctx.num_envs)]] = True
+
+    def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
+        """The base learner's action, or a uniform one in the random envs."""
+        random = self.rng.integers(self.ctx.num_actions, size=self.ctx.num_envs)
+        return np.where(self.noise, random, self.inner.act(state, optimal, progress))
+
+    def update(
+        self,
+        state: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_state: np.ndarray,
+        terminated: np.ndarray,
+        alive: np.ndarray,
+    ) -> None:
+        """The base learner learns in its own envs only."""
+        self.inner.update(state, actions, rewards, next_state, terminated, alive & ~self.noise)
+
+    def end_episode(self, episode: int) -> None:
+        """Forwarded to the base learner."""
+        self.inner.end_episode(episode)
+
+    def history_kind(self) -> np.ndarray:
+        """1 for the random histories, 0 for the base learner's."""
+        return self.noise.astype(np.int8)
+
+
+class UCBLearner(Learner):
+    """UCB1 on each env's arms: ``mean + c * sqrt(2 ln t / n)``, untried arms first.
+
+    For the linear bandit it is LinUCB over the (privileged) arm features, with ridge ``lam``.
+    """
+
+    def __init__(
+        self, ctx: Context, rng: np.random.Generator, c: float = 1.0, lam: float = 1.0
+    ) -> None:
+        super().__init__(ctx, rng)
+        b, k = ctx.num_envs, ctx.num_actions
+        self.c, self.lam = c, lam
+        self.counts = np.zeros((b, k))
+        self.sums = np.zeros((b, k))
+        self.features: np.ndarray | None = getattr(ctx.core, "features", None)
+        if self.features is not None:
+            d = self.features.shape[-1]
+            self.gram = np.tile(lam * np.eye(d), (b, 1, 1))
+            self.xty = np.zeros((b, d))
+
+    def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
+        """The arm with the highest upper confidence bound (ties broken at random)."""
+        if self.features is not None:
+            inv = np.linalg.inv(self.gram)  # [B, d, d]
+            theta = np.einsum("bij,bj->bi", inv, self.xty)
+            mean = np.einsum("bkd,bd->bk", self.features, theta)
+            width = np.sqrt(np.einsum("bkd,bde,bke->bk", self.features, inv, self.features))
+            score = mean + self.c * width
+        else:
+            t = self.counts.sum(axis=1, keepdims=True) + 1.0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean = self.sums / self.counts
+                score = mean + self.c * np.sqrt(2.0 * np.log(t) / self.counts)
+            score = np.where(self.counts == 0, np.inf, score)
+        return _argmax_random(score, self.rng)
+
+    def update(
+        self,
+        state: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_state: np.ndarray,
+        terminated: np.ndarray,
+        alive: np.ndarray,
+    ) -> None:
+        """Add the pulled arm's reward to its statistics."""
+        rows = np.arange(self.ctx.num_envs)
+        np.add.at(self.counts, (rows, actions), alive.astype(float))
+        np.add.at(self.sums, (rows, actions), alive * rewards)
+        if self.features is not None:
+            x = self.features[rows, actions] * alive[:, None]
+            self.gram += np.einsum("bi,bj->bij", x, x)
+            self.xty += x * rewards[:, None]
+
+
+class ThompsonLearner(Learner):
+    """Thompson sampling: Beta(1, 1) priors for Bernoulli arms, Gaussian otherwise.
+
+    The Gaussian posterior uses prior ``N(prior_mean, prior_var)`` and the family's known noise
+    variance.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        rng: np.random.Generator,
+        prior_mean: float = 0.5,
+        prior_var: float = 1.0,
+    ) -> None:
+        super().__init__(ctx, rng)
+        b, k = ctx.num_envs, ctx.num_actions
+        self.counts = np.zeros((b, k))
+        self.sums = np.zeros((b, k))
+        self.prior_mean, self.prior_var = prior_mean, prior_var
+        self.noise_var = float(getattr(ctx.core, "noise_std", 0.0)) ** 2
+        self.bernoulli = self.noise_var == 0.0
+        self.features = None  # arms are treated as independent
+
+    def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
+        """The arm whose posterior sample is highest."""
+        if self.bernoulli:
+            sample = self.rng.beta(1.0 + self.sums, 1.0 + self.counts - self.sums)
+        else:
+            precision = 1.0 / self.prior_var + self.counts / self.noise_var
+            mean = (self.prior_mean / self.prior_var + self.sums / self.noise_var) / precision
+            sample = mean + self.rng.standard_normal(mean.shape) / np.sqrt(precision)
+        return _argmax_random(sample, self.rng)
+
+    update = UCBLearner.update
+
+
+def _argmax_random(score: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    best = score == score.max(axis=1, keepdims=True)
+    return np.argmax(np.where(best, rng.random(score.shape), -1.0), axis=1)
+
+
+#: what produced a history, as stored in a dataset's ``history_kind`` array
+HISTORY_KINDS = {0: "learner", 1: "random", 2: "medium", 3: "expert"}
+
+LEARNERS: dict[str, type[Learner]] = {
+    "mixed": MixedLearner,
+    "random": RandomLearner,
+    "oracle": OracleLearner,
+    "noisy-oracle": NoisyOracle,
+    "q-learning": QLearner,
+    "ucb": UCBLearner,
+    "thompson": ThompsonLearner,
+}
+
+
+@dataclass
+class Collected:
+    """Transitions of one batch, flattened in the order task, history, episode, step.
+
+    Every array has the transition axis first. ``task``, ``history`` and ``episode`` are the local
+    task position, the history number within its task, and the episode number within its history.
+    """
+
+    observations: np.ndarray
+    next_observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminations: np.ndarray
+    truncations: np.ndarray
+    optimal_actions: np.ndarray
+    task: np.ndarray
+    history: np.ndarray
+    episode: np.ndarray
+    step: np.ndarray
+    history_kind: np.ndarray
+
+
+def collect(
+    env_id: str,
+    tasks: Sequence[Task],
+    histories: int,
+    episodes: int,
+    learner: str,
+    learner_params: dict[str, Any],
+    seed: Sequence[int],
+    record_from: int = 0,
+) -> Collected:
+    """Run ``histories`` learners on each task for ``episodes`` episodes.
+
+    Args:
+        env_id: a registered discrete family.
+        tasks: the tasks of this batch.
+        histories: learners per task.
+        episodes: episodes per history.
+        learner: a key of :data:`LEARNERS`.
+        learner_params: keyword arguments of the learner.
+        seed: entropy for this batch; env ``i`` and the learner get independent streams.
+        record_from: episodes before this one are run (the learner trains) but not recorded.
+
+    Returns:
+        The recorded transitions.
+    """
+    n = len(tasks) * histories
+    batch_tasks = [t for t in tasks for _ in range(histories)]
+    venv = gym.make_vec(
+        env_id,
+        num_envs=n,
+        vectorization_mode="vector_entry_point",
+        tasks=batch_tasks,
+        autoreset_mode=AutoresetMode.DISABLED,
+    )
+    core: BatchedCore = venv.unwrapped._core  # type: ignore[attr-defined]
+    root = np.random.SeedSequence(list(seed))
+    env_seq, learner_seq = root.spawn(2)
+    env_seeds = [int(s.generate_state(1)[0]) for s in env_seq.spawn(n)]
+    ctx = Context(core, n, int(venv.single_action_space.n), core.horizon, episodes)  # type: ignore[attr-defined]
+    agent = LEARNERS[learner](ctx, np.random.default_rng(learner_seq), **learner_params)
+
+    h = core.horizon
+    kept = episodes - record_from
+    shape = (n, kept, h)
+    space = venv.single_observation_space
+    obs_shape: tuple[int, ...] = tuple(space.shape or ())
+    obs_buf = np.zeros((*shape, *obs_shape), dtype=space.dtype)
+    next_buf = np.zeros_like(obs_buf)
+    act_buf = np.zeros(shape, dtype=np.int64)
+    opt_buf = np.zeros(shape, dtype=np.int64)
+    rew_buf = np.zeros(shape, dtype=np.float64)
+    term_buf = np.zeros(shape, dtype=bool)
+    trunc_buf = np.zeros(shape, dtype=bool)
+    valid = np.zeros(shape, dtype=bool)
+
+    obs, _ = venv.reset(seed=env_seeds)  # type: ignore[arg-type]  # a list seeds each env
+    for ep in range(episodes):
+        if ep:
+            obs, _ = venv.reset()
+        alive = np.ones(n, dtype=bool)
+        e = ep - record_from
+        for t in range(h):
+            state = core.learner_state()
+            optimal = core.oracle_action()
+            actions = agent.act(state, optimal, (ep * h + t) / (episodes * h))
+            next_obs, rewards, term, trunc, _ = venv.step(actions)
+            agent.update(state, actions, rewards, core.learner_state(), term, alive)
+            if e >= 0:
+                obs_buf[:, e, t] = obs
+                next_buf[:, e, t] = next_obs
+                act_buf[:, e, t] = actions
+                opt_buf[:, e, t] = optimal
+                rew_buf[:, e, t] = rewards
+                term_buf[:, e, t] = term
+                trunc_buf[:, e, t] = trunc
+                valid[:, e, t] = alive
+            alive &= ~(term | trunc)
+            obs = next_obs
+            if not alive.any():
+                break
+        agent.end_episode(ep)
+    venv.close()
+
+    index = np.indices(shape)
+    pick = valid.reshape(-1)
+    flat = {
+        "observations": obs_buf,
+        "next_observations": next_buf,
+        "actions": act_buf,
+        "rewards": rew_buf,
+        "terminations": term_buf,
+        "truncations": trunc_buf,
+        "optimal_actions": opt_buf,
+    }
+    out = {k: v.reshape(len(pick), *v.shape[3:])[pick] for k, v in flat.items()}
+    env_index = index[0].reshape(-1)[pick]
+    return Collected(
+        task=env_index // histories,
+        history=env_index % histories,
+        episode=index[1].reshape(-1)[pick],
+        step=index[2].reshape(-1)[pick],
+        history_kind=agent.history_kind(),
+        **out,
+    )
