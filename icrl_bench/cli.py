@@ -71,6 +71,111 @@ def cmd_tasks_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- data --------------------------------------------------------------------------------------
+def _parse_sets(items: Sequence[str]) -> dict[str, object]:
+    """``key=value`` pairs; values are parsed as JSON where they can be (numbers, lists, ...)."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def cmd_data_generate(args: argparse.Namespace) -> int:
+    """Generate a dataset from its recipe (parallel over local processes)."""
+    from icrl_bench import data
+
+    dataset_id = data.generate(
+        args.env_id,
+        args.variant,
+        scale=args.scale,
+        seed=args.seed,
+        workers=args.workers,
+        overrides=_parse_sets(args.set),
+        force=args.force,
+        progress=True,
+    )
+    ds = data.load(dataset_id)
+    m = ds.manifest
+    print(
+        f"{dataset_id}: {m['counts']['transitions']:,} transitions, "
+        f"{m['counts']['histories']} histories, {m['counts']['episodes']} episodes, "
+        f"{m['provenance']['generation_seconds']} s"
+    )
+    return 0
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    """Table of every complete dataset in the store."""
+    from icrl_bench import data
+    from icrl_bench.data.dataset import summary
+
+    table = Table(title=f"datasets in {data.store.datasets_root()}")
+    rows = []
+    for manifest in data.list_datasets():
+        try:
+            rows.append(summary(data.load(manifest["id"])))
+        except IcrlBenchError as exc:
+            rows.append({"id": manifest.get("id", "?"), "variant": f"BROKEN: {exc}"})
+    cols = ("id", "transitions", "histories", "episodes", "MB", "seconds")
+    for col in cols:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in cols))
+    _console().print(table)
+    return 0
+
+
+def cmd_data_show(args: argparse.Namespace) -> int:
+    """Manifest summary and the mean return at each episode index."""
+    from icrl_bench import data
+    from icrl_bench.data.dataset import summary
+
+    ds = data.load(args.id)
+    out = _console()
+    for key, value in summary(ds).items():
+        out.print(f"{key}: {value}")
+    out.print(f"recipe: {json.dumps(ds.manifest['recipe'], sort_keys=True)}")
+    out.print(f"optimal-action labels: {ds.has_optimal_actions}")
+    if ds.manifest.get("floor_return") is not None:
+        out.print(f"declared final (floor) return: {ds.manifest['floor_return']:.4f}")
+    curve = ds.returns_by_episode_index()
+    table = Table(title="return by episode index (mean +- std over histories)")
+    for col in ("episode", "mean", "std", "histories"):
+        table.add_column(col, justify="right")
+    n = len(curve["mean"])
+    shown = sorted(set(np.linspace(0, n - 1, num=min(n, 12)).round().astype(int).tolist()))
+    for i in shown:
+        table.add_row(
+            str(i), f"{curve['mean'][i]:.3f}", f"{curve['std'][i]:.3f}", str(curve["count"][i])
+        )
+    out.print(table)
+    return 0
+
+
+def cmd_data_verify(args: argparse.Namespace) -> int:
+    """Recompute checksums and check invariants; exit 1 naming the failure."""
+    from icrl_bench import data
+
+    data.load(args.id).verify()
+    print(f"{args.id}: ok")
+    return 0
+
+
+def cmd_data_export_minari(args: argparse.Namespace) -> int:
+    """Write a dataset in Minari's format."""
+    from icrl_bench.data.minari_export import export_minari
+
+    path = export_minari(args.id, args.minari_id)
+    print(f"exported to {path}")
+    return 0
+
+
 # -- quickstart --------------------------------------------------------------------------------
 def cmd_quickstart(args: argparse.Namespace) -> int:
     """Run the oracle and the uniform-random policy on the DarkRoom-v0 test split."""
@@ -133,6 +238,30 @@ def build_parser() -> argparse.ArgumentParser:
     p_show = tsub.add_parser("show", help="full spec and docs of one family")
     p_show.add_argument("id", help="e.g. icrl_bench/DarkRoom-v0 or DarkRoom-v0")
     p_show.set_defaults(func=cmd_tasks_show)
+
+    p_data = sub.add_parser("data", help="generate, inspect, verify and export datasets")
+    dsub = p_data.add_subparsers(dest="data_command", required=True)
+    p_gen = dsub.add_parser("generate", help="generate a dataset from its recipe")
+    p_gen.add_argument("env_id")
+    p_gen.add_argument("--variant", required=True, help="histories, ad-eps, noisy-mix, ...")
+    p_gen.add_argument("--scale", default="smoke", help="smoke or paper")
+    p_gen.add_argument("--seed", type=int, default=0)
+    p_gen.add_argument("--workers", type=_positive_int, default=None)
+    p_gen.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p_gen.add_argument("--force", action="store_true", help="regenerate if it exists")
+    p_gen.set_defaults(func=cmd_data_generate)
+    dsub.add_parser("list", help="every dataset in the store").set_defaults(func=cmd_data_list)
+    for name, func, text in (
+        ("show", cmd_data_show, "manifest summary and returns per episode index"),
+        ("verify", cmd_data_verify, "recompute checksums and check invariants"),
+    ):
+        p = dsub.add_parser(name, help=text)
+        p.add_argument("id")
+        p.set_defaults(func=func)
+    p_exp = dsub.add_parser("export-minari", help="write the dataset in Minari's format")
+    p_exp.add_argument("id")
+    p_exp.add_argument("--minari-id", default=None, help="Minari dataset id to write")
+    p_exp.set_defaults(func=cmd_data_export_minari)
 
     p_quick = sub.add_parser("quickstart", help="run the main job end to end on DarkRoom-v0")
     p_quick.add_argument("--episodes", type=_positive_int, default=10)

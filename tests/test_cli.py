@@ -38,3 +38,28 @@ def test_bad_id_is_one_line_and_nonzero() -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert "unknown task family 'Nope-v0'" in proc.stderr
+
+
+def test_data_generate_list_show_verify(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "generate", "DarkRoom-v0", "--variant", "ad-eps", "--seed", "4"]) == 0
+    assert "DarkRoom-v0/ad-eps-v0/smoke-seed4: 28,800 transitions" in capsys.readouterr().out
+    assert main(["data", "list"]) == 0
+    assert "DarkRoom-v0/ad-eps-v0/smoke-seed4" in capsys.readouterr().out
+    assert main(["data", "show", "DarkRoom-v0/ad-eps-v0"]) == 0
+    out = capsys.readouterr().out
+    assert "declared final (floor) return" in out and "return by episode index" in out
+    assert main(["data", "verify", "DarkRoom-v0/ad-eps-v0/smoke-seed4"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["data", "generate", "DarkRoom-v0", "--variant", "bogus"], "unknown dataset variant"),
+        (["data", "generate", "DarkRoom-v0", "--variant", "random", "--set", "x"], "key=value"),
+        (["data", "show", "DarkRoom-v0/random-v0"], "no dataset"),
+    ],
+)
+def test_data_bad_input(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

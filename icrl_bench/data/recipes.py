@@ -262,7 +262,9 @@ def plan(
     learner, params = var.learners[kind]
     params = dict(params)
     sc = scale_for(spec, scale)
-    for key, value in (overrides or {}).items():
+    overrides = dict(overrides or {})
+    chunk_override = overrides.pop("tasks_per_chunk", None)
+    for key, value in overrides.items():
         if key in Scale.__dataclass_fields__:
             sc = replace(sc, **{key: value})
         elif key in params:
@@ -273,7 +275,7 @@ def plan(
         raise IcrlBenchError(f"seed must be >= 0, got {seed}")
     total_episodes = sc.episodes + (sc.train_episodes if var.frozen else 0)
     per_task = sc.histories * total_episodes * spec.horizon
-    tasks_per_chunk = max(1, 1_000_000 // max(per_task, 1))
+    tasks_per_chunk = int(chunk_override or max(1, 1_000_000 // max(per_task, 1)))
     return Plan(spec.env_id, var, scale, sc, seed, learner, params, tasks_per_chunk)
 
 

@@ -1,0 +1,120 @@
+"""Recipes: determinism, and the statistical properties each variant declares."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from icrl_bench import data
+from icrl_bench.data.sources import HISTORY_KINDS
+from icrl_bench.errors import IcrlBenchError, UnknownIdError
+
+
+def _shas(dataset_id: str) -> dict[str, str]:
+    return {k: v["sha256"] for k, v in data.load(dataset_id).manifest["arrays"].items()}
+
+
+def test_same_recipe_gives_byte_identical_arrays_whatever_the_workers() -> None:
+    small_chunks = {"tasks_per_chunk": 2}
+    a = data.generate("DarkRoom-v0", "ad-eps", "smoke", seed=1, workers=1, overrides=small_chunks)
+    first = _shas(a)
+    b = data.generate(
+        "DarkRoom-v0", "ad-eps", "smoke", seed=1, workers=2, overrides=small_chunks, force=True
+    )
+    assert a == b
+    assert _shas(b) == first
+    assert data.load(b).manifest["recipe"]["tasks_per_chunk"] == 2
+    c = data.generate("DarkRoom-v0", "ad-eps", "smoke", seed=2, overrides=small_chunks)
+    other = _shas(c)
+    assert other["actions"] != first["actions"] and other["rewards"] != first["rewards"]
+
+
+def test_clean_q_learning_histories_improve() -> None:
+    ds = data.load(data.generate("DarkRoom-v0", "histories", "smoke"))
+    curve = ds.returns_by_episode_index()["mean"]
+    k = len(curve) // 10
+    first, last = curve[:k].mean(), curve[-k:].mean()
+    oracle = np.mean(ds.manifest["reference_returns"]["oracle"])
+    assert last > first + 0.4 * oracle, (first, last, oracle)
+
+
+def test_key_to_door_q_learning_improves() -> None:
+    ds = data.load(data.generate("KeyToDoor-v0", "histories", "smoke"))
+    curve = ds.returns_by_episode_index()["mean"]
+    assert curve[-6:].mean() > curve[:6].mean() + 0.5
+
+
+def test_ad_eps_noise_follows_the_schedule_and_reaches_the_floor() -> None:
+    ds = data.load(data.generate("DarkRoom-v0", "ad-eps", "smoke"))
+    recipe = ds.manifest["recipe"]
+    params = recipe["learner_params"]
+    a = {k: np.asarray(v) for k, v in ds.arrays.items()}
+    horizon = ds.manifest["horizon"]
+    episodes = recipe["episodes_per_history"]
+    progress = (a["episode_index"] * horizon + a["step_index"]) / (episodes * horizon)
+    non_oracle = a["actions"] != a["optimal_actions"]
+    eps = params["eps_start"] + (params["eps_floor"] - params["eps_start"]) * np.minimum(
+        progress / params["decay_fraction"], 1.0
+    )
+    expected = eps * 4 / 5  # a uniform action equals the oracle's with probability 1/5
+    for lo in np.arange(0.0, 1.0, 0.1):
+        sel = (progress >= lo) & (progress < lo + 0.1)
+        assert abs(non_oracle[sel].mean() - expected[sel].mean()) < 0.03, lo
+    # the last 10% of every history is at the floor: its return matches the declared floor
+    curve = ds.returns_by_episode_index()["mean"]
+    final = curve[-episodes // 10 :].mean()
+    declared = ds.manifest["floor_return"]
+    assert abs(final - declared) < 0.15 * declared, (final, declared)
+    oracle = np.mean(ds.manifest["reference_returns"]["oracle"])
+    assert 0.3 < declared / oracle < 0.5  # the default floor gives about 40% of optimal
+
+
+def test_noisy_mix_holds_the_declared_share_of_random_histories() -> None:
+    ds = data.load(data.generate("DarkRoom-v0", "noisy-mix", "smoke"))
+    kind = np.asarray(ds.arrays["history_kind"])
+    share = ds.manifest["recipe"]["learner_params"]["random_share"]
+    assert HISTORY_KINDS[1] == "random"
+    assert abs((kind == 1).mean() - share) <= 1 / len(kind)
+    returns = ds.episode_returns().reshape(ds.num_histories, -1)
+    late = returns[:, -10:].mean(axis=1)
+    assert late[kind == 1].mean() < 1.0 < late[kind == 0].mean()
+
+
+def test_medium_expert_mixes_snapshots() -> None:
+    ds = data.load(data.generate("DarkRoom-v0", "medium-expert", "smoke"))
+    kind = np.asarray(ds.arrays["history_kind"])
+    assert set(np.unique(kind)) <= {2, 3} and (kind == 3).any() and (kind == 2).any()
+
+
+def test_bandit_variants_generate_with_labels() -> None:
+    ds = data.load(data.generate("BernoulliBandit-v0", "histories", "smoke"))
+    assert ds.has_optimal_actions
+    means = np.array([t.means for t in ds.tasks()])
+    best = means.argmax(axis=1)
+    task = np.asarray(ds.arrays["task_index"])
+    assert (np.asarray(ds.arrays["optimal_actions"]) == best[task]).all()
+    # Thompson sampling pulls the best arm far more often late in the trial than early
+    h = ds.history(0)
+    acts, opt = h["actions"], h["optimal_actions"]
+    assert (acts[-100:] == opt[-100:]).mean() > (acts[:100] == opt[:100]).mean()
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        (("DarkRoom-v0", "bogus"), UnknownIdError, "unknown dataset variant"),
+        (("Nope-v0", "histories"), UnknownIdError, "unknown task family"),
+        (("GaussianBandit-v0", "medium"), IcrlBenchError, "does not apply"),
+    ],
+)
+def test_bad_recipes_are_rejected(args: tuple[str, str], error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        data.generate(*args)
+    assert data.list_datasets() == []
+
+
+def test_unknown_scale_and_parameter_are_rejected() -> None:
+    with pytest.raises(UnknownIdError, match="unknown scale"):
+        data.generate("DarkRoom-v0", "histories", scale="huge")
+    with pytest.raises(IcrlBenchError, match="unknown recipe parameter 'alpha'"):
+        data.generate("DarkRoom-v0", "histories", overrides={"alpha": 0.1})
