@@ -37,6 +37,8 @@ from icrl_bench.errors import IcrlBenchError, UnknownIdError
 from icrl_bench.registry import FamilySpec, family, reference_returns, tasks
 
 SCHEMA_VERSION = 1
+#: transitions one chunk holds in memory (a recipe's chunks are fixed by this, not by workers)
+CHUNK_TRANSITIONS = 4_000_000
 
 
 def family_kind(spec: FamilySpec) -> str:
@@ -62,18 +64,22 @@ class Scale:
 
 
 #: (family kind or family name, scale) -> Scale. A family name entry overrides its kind's entry.
+#: ``paper`` sizes follow the published datasets; docs/datasets.md gives each one's source.
 SCALES: dict[tuple[str, str], Scale] = {
     ("grid", "smoke"): Scale(tasks=6, histories=4, episodes=60, train_episodes=60),
     ("bandit", "smoke"): Scale(tasks=24, histories=2, episodes=1),
-    ("grid", "paper"): Scale(tasks=None, histories=100, episodes=400, train_episodes=400),
-    ("bandit", "paper"): Scale(tasks=None, histories=20, episodes=1),
-    # DPT's DarkRoom (10x10, 100 steps): 100,000 random-rollout contexts over 80 train goals;
-    # here 80 goals x 100 histories x 10 episodes of 100 steps = 8M transitions
+    # generic grid paper scale: one long history per train task, as AD-epsilon
+    ("grid", "paper"): Scale(tasks=None, histories=1, episodes=2000, train_episodes=2000),
+    # DPT: 100,000 trials of 500 pulls; here 1000 train tasks x 100 histories
+    ("bandit", "paper"): Scale(tasks=None, histories=100, episodes=1),
+    # AD-epsilon Dark Room: 65 train goals, one history of 20,000 episodes (400k steps) each
+    ("DarkRoom-v0", "paper"): Scale(tasks=None, histories=1, episodes=20000, train_episodes=20000),
+    # DPT DarkRoom: 80 train goals x 1000 contexts of 100 steps (8M transitions)
     ("DarkRoom10x10-v0", "paper"): Scale(
-        tasks=None, histories=100, episodes=10, train_episodes=400
+        tasks=None, histories=100, episodes=10, train_episodes=2000
     ),
-    # AD-epsilon's Dark Room: the 65 train goals
-    ("DarkRoom-v0", "paper"): Scale(tasks=None, histories=100, episodes=400, train_episodes=400),
+    # AD-epsilon Key-to-Door: 1000 train layouts, one history of 2000 episodes each
+    ("KeyToDoor-v0", "paper"): Scale(tasks=1000, histories=1, episodes=2000, train_episodes=2000),
 }
 
 
@@ -275,7 +281,7 @@ def plan(
         raise IcrlBenchError(f"seed must be >= 0, got {seed}")
     total_episodes = sc.episodes + (sc.train_episodes if var.frozen else 0)
     per_task = sc.histories * total_episodes * spec.horizon
-    tasks_per_chunk = int(chunk_override or max(1, 1_000_000 // max(per_task, 1)))
+    tasks_per_chunk = int(chunk_override or max(1, CHUNK_TRANSITIONS // max(per_task, 1)))
     return Plan(spec.env_id, var, scale, sc, seed, learner, params, tasks_per_chunk)
 
 

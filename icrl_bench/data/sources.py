@@ -435,7 +435,7 @@ def collect(
 
     h = core.horizon
     kept = episodes - record_from
-    shape = (n, kept, h)
+    shape = (kept, h, n)  # time-major, so that each step writes one contiguous row
     space = venv.single_observation_space
     obs_shape: tuple[int, ...] = tuple(space.shape or ())
     obs_buf = np.zeros((*shape, *obs_shape), dtype=space.dtype)
@@ -460,14 +460,14 @@ def collect(
             next_obs, rewards, term, trunc, _ = venv.step(actions)
             agent.update(state, actions, rewards, core.learner_state(), term, alive)
             if e >= 0:
-                obs_buf[:, e, t] = obs
-                next_buf[:, e, t] = next_obs
-                act_buf[:, e, t] = actions
-                opt_buf[:, e, t] = optimal
-                rew_buf[:, e, t] = rewards
-                term_buf[:, e, t] = term
-                trunc_buf[:, e, t] = trunc
-                valid[:, e, t] = alive
+                obs_buf[e, t] = obs
+                next_buf[e, t] = next_obs
+                act_buf[e, t] = actions
+                opt_buf[e, t] = optimal
+                rew_buf[e, t] = rewards
+                term_buf[e, t] = term
+                trunc_buf[e, t] = trunc
+                valid[e, t] = alive
             alive &= ~(term | trunc)
             obs = next_obs
             if not alive.any():
@@ -475,8 +475,8 @@ def collect(
         agent.end_episode(ep)
     venv.close()
 
-    index = np.indices(shape)
-    pick = valid.reshape(-1)
+    # transitions in the order env (= task, history), episode, step
+    env_index, ep_index, step_index = np.nonzero(valid.transpose(2, 0, 1))
     flat = {
         "observations": obs_buf,
         "next_observations": next_buf,
@@ -486,13 +486,12 @@ def collect(
         "truncations": trunc_buf,
         "optimal_actions": opt_buf,
     }
-    out = {k: v.reshape(len(pick), *v.shape[3:])[pick] for k, v in flat.items()}
-    env_index = index[0].reshape(-1)[pick]
+    out = {k: v[ep_index, step_index, env_index] for k, v in flat.items()}
     return Collected(
         task=env_index // histories,
         history=env_index % histories,
-        episode=index[1].reshape(-1)[pick],
-        step=index[2].reshape(-1)[pick],
+        episode=ep_index,
+        step=step_index,
         history_kind=agent.history_kind(),
         **out,
     )
