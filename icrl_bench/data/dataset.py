@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ class Dataset:
             raise DatasetError(f"{path}: unreadable manifest ({exc})") from None
         self.id: str = self.manifest["id"]
         self.arrays: dict[str, np.ndarray] = {}
+        self._fds: dict[str, int] = {}
         for name, meta in self.manifest["arrays"].items():
             file = path / meta["file"]
             expected = int(np.prod(meta["shape"])) * np.dtype(meta["dtype"]).itemsize
@@ -92,23 +94,63 @@ class Dataset:
         return [Task.from_dict(t) for t in self.manifest["tasks"]]
 
     # -- access -------------------------------------------------------------------------------
-    def _take(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+    def _read_rows(self, first: np.ndarray, length: int) -> dict[str, np.ndarray]:
+        """Rows ``first[i] .. first[i] + length - 1`` of every per-step array, ``[n, length, ...]``.
+
+        Uses positional reads straight into the output arrays: only the requested bytes are
+        read, and no file pages are mapped into this process. (Fancy-indexing the memory maps
+        instead would map the kernel's whole page-cache folio around every window, so random
+        sampling would soon count most of a large dataset in the process's RSS.)
+        """
         names = [*STEP_ARRAYS, *(["optimal_actions"] if self.has_optimal_actions else [])]
-        return {name: np.asarray(self.arrays[name][idx]) for name in names}
+        first = np.asarray(first, dtype=np.int64).reshape(-1)
+        out: dict[str, np.ndarray] = {}
+        for name in names:
+            arr = self.arrays[name]
+            if not hasattr(os, "preadv"):  # pragma: no cover - platforms without preadv
+                out[name] = np.array(arr[first[:, None] + np.arange(length)])
+                continue
+            buf = np.empty((len(first), length, *arr.shape[1:]), dtype=arr.dtype)
+            row_bytes = arr.dtype.itemsize * int(np.prod(arr.shape[1:], dtype=np.int64))
+            fd = self._fd(name)
+            for i, start in enumerate(first.tolist()):
+                os.preadv(fd, [buf[i]], start * row_bytes)
+            out[name] = buf
+        return out
+
+    def _fd(self, name: str) -> int:
+        fd = self._fds.get(name)
+        if fd is None:
+            fd = os.open(self.path / self.manifest["arrays"][name]["file"], os.O_RDONLY)
+            self._fds[name] = fd
+        return fd
+
+    def close(self) -> None:
+        """Close the file descriptors used for window reads (the memory maps stay valid)."""
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __del__(self) -> None:
+        if getattr(self, "_fds", None):
+            self.close()
+
+    def _take_range(self, start: int, end: int) -> dict[str, np.ndarray]:
+        return {k: v[0] for k, v in self._read_rows(np.array([start]), end - start).items()}
 
     def episode(self, i: int) -> dict[str, np.ndarray]:
         """Every array of episode ``i`` (global episode number), as in-memory copies."""
         off = self.arrays["episode_offsets"]
         if not 0 <= i < self.num_episodes:
             raise IndexError(f"episode {i} out of range [0, {self.num_episodes})")
-        return self._take(np.arange(off[i], off[i + 1]))
+        return self._take_range(int(off[i]), int(off[i + 1]))
 
     def history(self, h: int) -> dict[str, np.ndarray]:
         """Every array of learning history ``h``, as in-memory copies."""
         off = self.arrays["history_offsets"]
         if not 0 <= h < self.num_histories:
             raise IndexError(f"history {h} out of range [0, {self.num_histories})")
-        return self._take(np.arange(off[h], off[h + 1]))
+        return self._take_range(int(off[h]), int(off[h + 1]))
 
     def history_bounds(self, part: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Start and end transition of every history, or of its ``early``/``mid``/``late`` third.
@@ -176,8 +218,7 @@ class Dataset:
                 raise DatasetError("the weights give zero mass to every usable history")
         hist = rng.choice(self.num_histories, size=batch, p=probs / probs.sum())
         first = start[hist] + rng.integers(0, room[hist] + 1)
-        idx = first[:, None] + np.arange(length)[None, :]
-        return self._take(idx)
+        return self._read_rows(first, length)
 
     # -- statistics ---------------------------------------------------------------------------
     def episode_returns(self) -> np.ndarray:

@@ -480,6 +480,7 @@ def _floor_return(p: Plan, chosen: Sequence[Any]) -> float | None:
         return None
     floor = float(p.params["eps_floor"])
     params = {"eps_start": floor, "eps_floor": floor, "decay_fraction": 0.9}
-    episodes = max(1, 2000 // max(len(chosen), 1))
-    c = collect(p.env_id, chosen, 1, episodes, "noisy-oracle", params, seed=[p.seed, 0xF100])
-    return float(c.rewards.sum() / (len(chosen) * episodes))
+    # a constant-eps demonstrator is stationary: about 400 one-episode histories in one batch
+    histories = max(1, 400 // max(len(chosen), 1))
+    c = collect(p.env_id, chosen, histories, 1, "noisy-oracle", params, seed=[p.seed, 0xF100])
+    return float(c.rewards.sum() / (len(chosen) * histories))

@@ -118,3 +118,25 @@ def test_unknown_scale_and_parameter_are_rejected() -> None:
         data.generate("DarkRoom-v0", "histories", scale="huge")
     with pytest.raises(IcrlBenchError, match="unknown recipe parameter 'alpha'"):
         data.generate("DarkRoom-v0", "histories", overrides={"alpha": 0.1})
+
+
+def _applicable() -> list[tuple[str, str]]:
+    import icrl_bench
+    from icrl_bench.data.recipes import family_kind
+
+    return [
+        (spec.name, v.name)
+        for spec in icrl_bench.FAMILIES
+        for v in data.VARIANTS.values()
+        if family_kind(spec) in v.learners
+    ]
+
+
+@pytest.mark.parametrize(("env_id", "variant"), _applicable())
+def test_every_variant_of_every_family_generates_a_valid_dataset(env_id: str, variant: str) -> None:
+    tiny = {"tasks": 2, "histories": 2, "episodes": 4, "train_episodes": 4}
+    ds = data.load(data.generate(env_id, variant, "smoke", overrides=tiny))
+    ds.verify()
+    assert ds.has_optimal_actions
+    assert ds.manifest["recipe"]["learner_params"] == data.plan(env_id, variant).params
+    assert len(ds.manifest["tasks"]) == 2 and ds.num_histories == 4
