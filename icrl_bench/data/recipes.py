@@ -9,6 +9,7 @@ by the recipe alone, and each chunk draws from its own seed sequence.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -55,12 +56,15 @@ class Scale:
         histories: learning histories per task.
         episodes: recorded episodes per history.
         train_episodes: episodes the learner trains before recording (medium/expert variants).
+        split: the split whose tasks are used: ``"train"`` for training data, ``"test"`` for
+            the prompts of ``offline-prompt-v1`` (the ``prompt`` scale).
     """
 
     tasks: int | None
     histories: int
     episodes: int
     train_episodes: int = 0
+    split: str = "train"
 
 
 #: (family kind or family name, scale) -> Scale. A family name entry overrides its kind's entry.
@@ -68,6 +72,11 @@ class Scale:
 SCALES: dict[tuple[str, str], Scale] = {
     ("grid", "smoke"): Scale(tasks=6, histories=4, episodes=60, train_episodes=60),
     ("bandit", "smoke"): Scale(tasks=24, histories=2, episodes=1),
+    # prompts for offline-prompt-v1: one history of one episode on every test task
+    ("grid", "prompt"): Scale(
+        tasks=None, histories=1, episodes=1, train_episodes=200, split="test"
+    ),
+    ("bandit", "prompt"): Scale(tasks=None, histories=1, episodes=1, split="test"),
     # generic grid paper scale: one long history per train task, as AD-epsilon
     ("grid", "paper"): Scale(tasks=None, histories=1, episodes=2000, train_episodes=2000),
     # DPT: 100,000 trials of 500 pulls; here 1000 train tasks x 100 histories
@@ -241,6 +250,7 @@ class Plan:
             "episodes_per_history": self.scale.episodes,
             "train_episodes": self.scale.train_episodes if self.variant.frozen else 0,
             "tasks_per_chunk": self.tasks_per_chunk,
+            "split": self.scale.split,
         }
 
 
@@ -310,8 +320,10 @@ def _run_chunk(args: tuple[Plan, int, int]) -> Collected:
 
 
 def _train_tasks(p: Plan) -> tuple[Any, ...]:
-    train = tasks(p.env_id).train
-    return train if p.scale.tasks is None else train[: p.scale.tasks]
+    """The tasks a plan uses: the first ``scale.tasks`` of its split (train by default)."""
+    dist = tasks(p.env_id)
+    chosen = dist.test if p.scale.split == "test" else dist.train
+    return chosen if p.scale.tasks is None else chosen[: p.scale.tasks]
 
 
 def _git_sha() -> str | None:
@@ -366,6 +378,12 @@ def generate(
     lock_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_dir / (ref.id.replace("/", "__") + ".lock"))):
         if (final / "manifest.json").is_file() and not force:
+            existing = json.loads((final / "manifest.json").read_text())["recipe"]
+            if existing != json.loads(json.dumps(p.recipe())):
+                raise IcrlBenchError(
+                    f"{ref.id} exists with a different recipe; pass force=True (--force) to "
+                    "replace it"
+                )
             return ref.id
         chosen = _train_tasks(p)
         chunks = [
@@ -378,7 +396,7 @@ def generate(
             writer = ArrayWriter(tmp)
             counts = _write_chunks(writer, chunks, p, workers, progress, on_chunk)
             arrays = writer.close()
-            refs = reference_returns(p.env_id, "train")
+            refs = reference_returns(p.env_id, p.scale.split)
             n_tasks = len(chosen)
             manifest = {
                 "schema_version": SCHEMA_VERSION,

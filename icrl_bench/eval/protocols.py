@@ -1,0 +1,156 @@
+"""Versioned evaluation protocols and their per-family settings.
+
+A protocol fixes *how* an agent is evaluated; its per-family :class:`Setting` fixes *how much*:
+the split (always test), the number of tasks (always the whole test split), the number of
+episodes E, the minimum number of seeds for the leaderboard, and the headline metric. Each choice
+records its source. A registered protocol id never changes meaning; a change is a new version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from icrl_bench.errors import UnknownIdError
+from icrl_bench.registry import FAMILIES, family
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A named, versioned, immutable evaluation protocol.
+
+    Attributes:
+        id: e.g. ``"online-v1"``.
+        carry_context: the agent's context carries across episodes of a trial.
+        prompted: the agent first receives a prompt from a dataset of the test task.
+        summary: one line.
+    """
+
+    id: str
+    carry_context: bool
+    prompted: bool
+    summary: str
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.id: p
+    for p in (
+        Protocol(
+            "online-v1",
+            carry_context=True,
+            prompted=False,
+            summary="E episodes per test task from scratch; the context carries across episodes "
+            "and is never reset within a trial (AD, DPT online)",
+        ),
+        Protocol(
+            "offline-prompt-v1",
+            carry_context=True,
+            prompted=True,
+            summary="a prompt of trajectories from the test task, taken from a named dataset, "
+            "then E episodes (DPT offline, Meta-DT few-shot)",
+        ),
+        Protocol(
+            "zero-shot-v1",
+            carry_context=False,
+            prompted=False,
+            summary="no prompt and no carried context: the context is cleared before every episode",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What a protocol fixes for one family.
+
+    Attributes:
+        episodes: episodes per trial (E).
+        min_seeds: seeds a leaderboard submission needs at least.
+        headline: the metric tracks are sorted by (``"normalized_final"`` or ``"regret"``).
+        prompt_variant: for prompted protocols, the dataset variant the prompt comes from.
+        prompt_episodes: for prompted protocols, how many episodes of it form the prompt.
+        source: where the choice comes from.
+    """
+
+    episodes: int
+    min_seeds: int
+    headline: str
+    source: str
+    prompt_variant: str | None = None
+    prompt_episodes: int = 0
+
+
+_BANDIT = Setting(
+    episodes=1,
+    min_seeds=3,
+    headline="regret",
+    source="DPT: one trial of 500 pulls (200 for the linear bandit) per test task, cumulative "
+    "regret; 200 evaluation tasks",
+)
+_ONLINE = {
+    "DarkRoom-v0": Setting(
+        100, 3, "normalized_final", "AD / AD-epsilon: at least 100 in-context episodes"
+    ),
+    "DarkRoom10x10-v0": Setting(
+        40,
+        3,
+        "normalized_final",
+        "our choice: 40 episodes of 100 steps (4000 steps, as DPT's longest online curves)",
+    ),
+    "DarkRoomLarge-v0": Setting(
+        100, 3, "normalized_final", "our choice: 100 episodes, as DarkRoom-v0"
+    ),
+    "DarkRoomHard-v0": Setting(
+        100, 3, "normalized_final", "our choice: 100 episodes, as DarkRoom-v0 (AD)"
+    ),
+    "DarkRoomPermuted-v0": Setting(
+        100, 3, "normalized_final", "our choice: 100 episodes, as DarkRoom-v0 (DICP)"
+    ),
+    "KeyToDoor-v0": Setting(100, 3, "normalized_final", "our choice: 100 episodes (AD, DICP)"),
+}
+
+
+def _offline(s: Setting) -> Setting:
+    return Setting(
+        episodes=max(1, s.episodes // 10) if s.headline != "regret" else 1,
+        min_seeds=s.min_seeds,
+        headline=s.headline,
+        source=s.source + "; prompt: one uniform-random episode of the test task (DPT "
+        "offline uses random-rollout contexts)",
+        prompt_variant="random",
+        prompt_episodes=1,
+    )
+
+
+def _zero_shot(s: Setting) -> Setting:
+    return Setting(
+        episodes=max(1, s.episodes // 10) if s.headline != "regret" else 1,
+        min_seeds=s.min_seeds,
+        headline=s.headline,
+        source="our choice: E/10 independent episodes (no context to learn from)",
+    )
+
+
+SETTINGS: dict[tuple[str, str], Setting] = {}
+for _spec in FAMILIES:
+    _online = _BANDIT if "Bandit" in _spec.name else _ONLINE[_spec.name]
+    SETTINGS[(_spec.name, "online-v1")] = _online
+    SETTINGS[(_spec.name, "offline-prompt-v1")] = _offline(_online)
+    SETTINGS[(_spec.name, "zero-shot-v1")] = _zero_shot(_online)
+
+
+def protocol(protocol_id: str) -> Protocol:
+    """Look up a protocol by id."""
+    found = PROTOCOLS.get(protocol_id) if isinstance(protocol_id, str) else None
+    if found is None:
+        raise UnknownIdError(f"unknown protocol {protocol_id!r}; known: {', '.join(PROTOCOLS)}")
+    return found
+
+
+def setting(env_id: str, protocol_id: str) -> Setting:
+    """The settings a protocol fixes for a family."""
+    spec = family(env_id)
+    protocol(protocol_id)
+    found = SETTINGS.get((spec.name, protocol_id))
+    if found is None:
+        raise UnknownIdError(f"protocol {protocol_id!r} is not defined for {spec.name}")
+    return found
