@@ -176,51 +176,138 @@ def cmd_data_export_minari(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- quickstart --------------------------------------------------------------------------------
-def cmd_quickstart(args: argparse.Namespace) -> int:
-    """Run the oracle and the uniform-random policy on the DarkRoom-v0 test split."""
-    import gymnasium as gym
+# -- evaluate / submit / leaderboard ------------------------------------------------------------
+REFERENCE_AGENTS = ("random", "oracle", "ucb", "thompson", "qlearning")
 
-    env_id = "icrl_bench/DarkRoom-v0"
-    test = tasks(env_id).test
-    ref = reference_returns(env_id)
-    out = _console()
-    out.print(f"quickstart: {env_id}, {len(test)} test tasks x {args.episodes} episodes")
-    for policy in ("random", "oracle"):
-        env = gym.make_vec(
-            env_id, num_envs=len(test), vectorization_mode="vector_entry_point", tasks=list(test)
+
+def evaluate_to_file(
+    agent_name: str,
+    env_id: str,
+    protocol_id: str,
+    seeds: Sequence[int],
+    out: str | None = None,
+    episodes: int | None = None,
+    notes: str = "",
+) -> tuple[str, dict[str, object]]:
+    """Evaluate a reference agent or a checkpoint and write its results file.
+
+    Returns:
+        The path written and the results document.
+    """
+    from pathlib import Path
+
+    from icrl_bench.eval import evaluate, setting
+    from icrl_bench.eval.agents import reference_agent
+    from icrl_bench.eval.results import build_result, write_result
+
+    spec = family(env_id)
+    st = setting(spec.name, protocol_id)
+    n_episodes = episodes or st.episodes
+    dataset = None
+    if agent_name in REFERENCE_AGENTS:
+        agent = reference_agent(agent_name, spec.name, n_episodes)
+        method, version = agent.name, "1"
+        config: dict[str, object] = {
+            "agent": agent_name,
+            "params": dict(getattr(agent, "params", {})),
+            "episodes": n_episodes,
+        }
+    elif Path(agent_name).is_dir():
+        try:
+            from baselines.common.checkpoint import load_agent
+        except ImportError:
+            raise IcrlBenchError(
+                "checkpoint agents need the 'baselines' package (install icrl-bench from a "
+                "checkout)"
+            ) from None
+        loaded = load_agent(agent_name, spec.env_id)
+        agent, method, version = loaded.agent, loaded.method, loaded.version
+        config, dataset = loaded.config, loaded.dataset
+    else:
+        raise IcrlBenchError(
+            f"unknown agent {agent_name!r}: use one of {', '.join(REFERENCE_AGENTS)} or a "
+            "checkpoint directory"
         )
-        returns = _rollout(env, policy, args.episodes, seed=args.seed)
-        env.close()
-        out.print(
-            f"  {policy:>6}: mean return {returns.mean():7.3f}   "
-            f"(exact reference {ref[policy].mean():7.3f})"
-        )
+    result = evaluate(agent, spec.env_id, protocol_id, seeds=seeds, episodes=n_episodes)
+    doc = build_result(result, method, version, config=config, dataset=dataset, notes=notes)
+    path = Path(out or f"results/{method}__{spec.name}__{protocol_id}.json")
+    write_result(doc, path)
+    return str(path), doc
+
+
+def _summary_line(doc: dict[str, object]) -> str:
+    from icrl_bench.leaderboard import validate
+
+    summary = validate(doc).summary
+    parts = []
+    for name in ("normalized_final", "nauc", "regret", "success_rate"):
+        if name in summary:
+            agg = summary[name]
+            parts.append(
+                f"{name} IQM {agg['iqm']:.3f} [{agg['iqm_low']:.3f}, {agg['iqm_high']:.3f}]"
+            )
+    return "; ".join(parts)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate an agent under a protocol and write a results file."""
+    path, doc = evaluate_to_file(
+        args.agent, args.task, args.protocol, args.seeds, args.out, args.episodes, args.notes
+    )
+    print(f"wrote {path}")
+    if args.episodes is None:
+        print(_summary_line(doc))
     return 0
 
 
-def _rollout(env: object, policy: str, episodes: int, seed: int) -> np.ndarray:
-    """Returns ``[num_envs, episodes]`` of ``policy`` in a vector env (same-step resets off)."""
-    import gymnasium as gym
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Validate results files and append their rows to the leaderboard."""
+    from icrl_bench.leaderboard import submit
 
-    assert isinstance(env, gym.vector.VectorEnv)
-    n = env.num_envs
-    rng = np.random.default_rng(seed)
-    returns = np.zeros((n, episodes))
-    env.reset(seed=seed)
-    for ep in range(episodes):
-        done = np.zeros(n, dtype=bool)
-        while not done.all():
-            if policy == "oracle":
-                actions = env.unwrapped.oracle_action()  # type: ignore[attr-defined]
-            else:
-                actions = rng.integers(env.single_action_space.n, size=n)  # type: ignore[attr-defined]
-            _, rew, term, trunc, _ = env.step(actions)
-            returns[:, ep] += np.where(done, 0.0, rew)
-            done |= term | trunc
-        if ep + 1 < episodes:
-            _obs, _ = env.reset()
-    return returns
+    for result in args.results:
+        track, row = submit(result, args.leaderboard_dir)
+        print(f"submitted {row['method']} ({row['result_id']}) to {track}")
+    return 0
+
+
+def cmd_leaderboard_render(args: argparse.Namespace) -> int:
+    """Regenerate the leaderboard README and plots."""
+    from icrl_bench.leaderboard import render
+
+    path = render(args.leaderboard_dir, args.plots_dir, plots=not args.no_plots)
+    print(f"rendered {path}")
+    return 0
+
+
+# -- quickstart --------------------------------------------------------------------------------
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    """The main job on DarkRoom-v0: evaluate the reference agents under online-v1, submit them to
+    a fresh leaderboard and print the rendered table."""
+    import shutil
+
+    from icrl_bench.data.store import home
+    from icrl_bench.leaderboard import render, submit
+
+    env_id = "icrl_bench/DarkRoom-v0"
+    work = home() / "quickstart"
+    shutil.rmtree(work, ignore_errors=True)
+    board = work / "leaderboards"
+    seeds = list(range(args.seeds))
+    out = _console()
+    out.print(
+        f"quickstart: {env_id}, online-v1, {len(tasks(env_id).test)} test tasks x "
+        f"{args.seeds} seeds"
+    )
+    for agent in ("random", "oracle", "qlearning"):
+        path, doc = evaluate_to_file(
+            agent, env_id, "online-v1", seeds, str(work / "results" / f"{agent}.json")
+        )
+        submit(path, board)
+        out.print(f"  {agent:>9}: {_summary_line(doc)}")
+    readme = render(board, work / "plots")
+    out.print(f"\nleaderboard ({readme}):\n")
+    out.print(readme.read_text(), markup=False)
+    return 0
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -263,9 +350,35 @@ def build_parser() -> argparse.ArgumentParser:
     p_exp.add_argument("--minari-id", default=None, help="Minari dataset id to write")
     p_exp.set_defaults(func=cmd_data_export_minari)
 
+    p_eval = sub.add_parser("evaluate", help="evaluate an agent under a protocol")
+    p_eval.add_argument(
+        "--agent", required=True, help=f"{'|'.join(REFERENCE_AGENTS)} or a checkpoint directory"
+    )
+    p_eval.add_argument("--task", required=True, help="e.g. icrl_bench/DarkRoom-v0")
+    p_eval.add_argument("--protocol", default="online-v1", help="online-v1, offline-prompt-v1, ...")
+    p_eval.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p_eval.add_argument("--out", default=None, help="results file (default results/...json)")
+    p_eval.add_argument(
+        "--episodes", type=_positive_int, default=None, help="override E (not submittable)"
+    )
+    p_eval.add_argument("--notes", default="", help="free text shown on the leaderboard")
+    p_eval.set_defaults(func=cmd_evaluate)
+
+    p_sub = sub.add_parser("submit", help="validate results files and append them to tracks")
+    p_sub.add_argument("results", nargs="+")
+    p_sub.add_argument("--leaderboard-dir", default=None, help="default ./leaderboards")
+    p_sub.set_defaults(func=cmd_submit)
+
+    p_lb = sub.add_parser("leaderboard", help="render the leaderboard")
+    lsub = p_lb.add_subparsers(dest="leaderboard_command", required=True)
+    p_render = lsub.add_parser("render", help="regenerate leaderboards/README.md and the plots")
+    p_render.add_argument("--leaderboard-dir", default=None, help="default ./leaderboards")
+    p_render.add_argument("--plots-dir", default=None, help="default docs/leaderboard")
+    p_render.add_argument("--no-plots", action="store_true")
+    p_render.set_defaults(func=cmd_leaderboard_render)
+
     p_quick = sub.add_parser("quickstart", help="run the main job end to end on DarkRoom-v0")
-    p_quick.add_argument("--episodes", type=_positive_int, default=10)
-    p_quick.add_argument("--seed", type=int, default=0)
+    p_quick.add_argument("--seeds", type=_positive_int, default=3)
     p_quick.set_defaults(func=cmd_quickstart)
     return parser
 

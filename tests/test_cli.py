@@ -23,10 +23,14 @@ def test_tasks_show_prints_spec_and_docs(capsys: pytest.CaptureFixture[str]) -> 
     assert "published task set" in out and "## Action Space" in out
 
 
-def test_quickstart_reports_oracle_and_random(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["quickstart", "--episodes", "2"]) == 0
+def test_quickstart_evaluates_submits_and_renders(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["quickstart"]) == 0
     out = capsys.readouterr().out
-    assert "oracle: mean return  16.625" in out
+    assert "DarkRoom-v0\\_\\_online-v1" in out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and " v1 |" in line]
+    # The rendered table is sorted by the headline: oracle (normalised 1) first, random last.
+    assert [row.split("|")[2].strip() for row in rows] == ["oracle v1", "qlearning v1", "random v1"]
+    assert "| 1.000 [1.000, 1.000] |" in rows[0]
 
 
 def test_bad_id_is_one_line_and_nonzero() -> None:

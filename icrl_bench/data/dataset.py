@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -81,6 +82,13 @@ class Dataset:
     def num_episodes(self) -> int:
         """Number of episodes."""
         return len(self.arrays["episode_offsets"]) - 1
+
+    @property
+    def sha256(self) -> str:
+        """The dataset's content hash: sha256 over the sorted per-array checksums of the
+        manifest (what results files record as the training data's identity)."""
+        sums = {name: meta["sha256"] for name, meta in sorted(self.manifest["arrays"].items())}
+        return hashlib.sha256(json.dumps(sums, sort_keys=True).encode()).hexdigest()
 
     @property
     def has_optimal_actions(self) -> bool:

@@ -12,13 +12,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import time
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +33,7 @@ from icrl_bench.data.store import (
     write_manifest,
 )
 from icrl_bench.errors import IcrlBenchError, UnknownIdError
+from icrl_bench.provenance import git_sha
 from icrl_bench.registry import FamilySpec, family, reference_returns, tasks
 
 SCHEMA_VERSION = 1
@@ -326,20 +325,6 @@ def _train_tasks(p: Plan) -> tuple[Any, ...]:
     return chosen if p.scale.tasks is None else chosen[: p.scale.tasks]
 
 
-def _git_sha() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
 def dataset_ref(p: Plan) -> DatasetRef:
     """Where ``p``'s dataset lives."""
     return DatasetRef(family(p.env_id).name, p.variant.id, instance_name(p.scale_name, p.seed))
@@ -419,7 +404,7 @@ def generate(
                 "horizon": family(p.env_id).horizon,
                 "provenance": {
                     "icrl_bench_version": __version__,
-                    "git_sha": _git_sha(),
+                    "git_sha": git_sha(),
                     "numpy_version": np.__version__,
                     "generation_seconds": round(time.perf_counter() - start, 3),
                     "workers": workers,

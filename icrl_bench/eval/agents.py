@@ -99,6 +99,10 @@ class _PrivilegedAgent:
         """Start new trials."""
         self.num_envs = num_envs
 
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Actions for every env (each reference agent defines its own)."""
+        raise NotImplementedError
+
     def observe(
         self,
         obs: np.ndarray,

@@ -6,8 +6,9 @@ tasks, so its stratified bootstrap resamples seeds within every task.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,22 @@ from rliable import metrics as rmetrics
 #: bootstrap replicates for confidence intervals (fixed, with a fixed random state)
 BOOTSTRAP_REPS = 2000
 CI_SIZE = 0.95
+
+
+@contextlib.contextmanager
+def _bootstrap_rng(seed: int) -> Iterator[np.random.RandomState]:
+    """A reproducible bootstrap: rliable 1.2's StratifiedBootstrap draws its resampling indices
+    from NumPy's *global* generator (its ``random_state`` only reaches arch), so the global
+    state is seeded for the call and restored afterwards; arch's FutureWarning about
+    ``random_state`` is silenced."""
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield np.random.RandomState(seed)
+    finally:
+        np.random.set_state(saved)
 
 
 def learning_curve(returns: np.ndarray) -> np.ndarray:
@@ -76,20 +93,38 @@ def aggregate(scores: np.ndarray, seed: int = 0) -> dict[str, float]:
     }
     out: dict[str, float] = {}
     for name, func in funcs.items():
-        with warnings.catch_warnings():
-            # arch warns that its random_state argument is deprecated; rliable 1.2 still uses it
-            warnings.simplefilter("ignore", FutureWarning)
+        with _bootstrap_rng(seed) as rs:
             point, ci = rly.get_interval_estimates(
                 {"x": scores},
                 func,
                 reps=BOOTSTRAP_REPS,
                 confidence_interval_size=CI_SIZE,
-                random_state=np.random.RandomState(seed),
+                random_state=rs,
             )
         out[name] = float(point["x"][0])
         out[f"{name}_low"] = float(ci["x"][0, 0])
         out[f"{name}_high"] = float(ci["x"][1, 0])
     return out
+
+
+def curve_with_ci(
+    runs: np.ndarray, reps: int = 500, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean curve of ``[seeds, tasks, points]`` runs with a 95% stratified-bootstrap band.
+
+    Returns:
+        ``(mean, low, high)``, each ``[points]``.
+    """
+    runs = np.asarray(runs, dtype=np.float64)
+    with _bootstrap_rng(seed) as rs:
+        point, ci = rly.get_interval_estimates(
+            {"x": runs},
+            lambda x: x.mean(axis=(0, 1)),
+            reps=reps,
+            confidence_interval_size=CI_SIZE,
+            random_state=rs,
+        )
+    return point["x"], ci["x"][0], ci["x"][1]
 
 
 def probability_of_improvement(scores_x: np.ndarray, scores_y: np.ndarray) -> float:

@@ -28,9 +28,11 @@ class EvalResult:
         seeds: the evaluation seeds.
         returns: episode returns, float64 ``[seeds, tasks, episodes]``.
         regret: bandits only: expected per-step regret, ``[seeds, tasks, horizon]``.
+        actions: bandits only: the arm pulled at every step, ``[seeds, tasks, horizon]`` (the
+            results file stores these; the regret is recomputed from them and the task).
         success: families that define success: ``[seeds, tasks, episodes]`` of 0/1.
         prompt_dataset: the dataset id the prompts came from (prompted protocols).
-        prompt_sha256: checksum of that dataset's actions array.
+        prompt_sha256: those datasets' content hashes.
     """
 
     env_id: str
@@ -38,6 +40,7 @@ class EvalResult:
     seeds: list[int]
     returns: np.ndarray
     regret: np.ndarray | None = None
+    actions: np.ndarray | None = None
     success: np.ndarray | None = None
     prompt_dataset: list[str] = field(default_factory=list)
     prompt_sha256: list[str] = field(default_factory=list)
@@ -56,7 +59,7 @@ def _prompts(env_id: str, st: Setting, seed: int) -> tuple[list[dict[str, np.nda
     dataset_id = data.generate(env_id, st.prompt_variant, "prompt", seed=seed, overrides=overrides)
     ds = data.load(dataset_id)
     prompts = [ds.history(h) for h in range(ds.num_histories)]
-    return prompts, dataset_id, ds.manifest["arrays"]["actions"]["sha256"]
+    return prompts, dataset_id, ds.sha256
 
 
 def evaluate(
@@ -93,6 +96,7 @@ def evaluate(
         seeds=seeds,
         returns=np.zeros((len(seeds), len(test), n_episodes)),
         regret=np.zeros((len(seeds), len(test), spec.horizon)) if bandit else None,
+        actions=np.zeros((len(seeds), len(test), spec.horizon), np.int64) if bandit else None,
         success=(
             np.zeros((len(seeds), len(test), n_episodes))
             if spec.name in SUCCESS_ON_TERMINATION
@@ -107,6 +111,12 @@ def evaluate(
             out.prompt_sha256.append(sha)
         _run_seed(agent, spec.env_id, test, proto, n_episodes, seed, prompts, out, k)
     return out
+
+
+def _record_pull(out: EvalResult, core: Any, k: int, t: int, actions: np.ndarray) -> None:
+    assert out.regret is not None and out.actions is not None
+    out.regret[k, :, t] = core.regret(actions)
+    out.actions[k, :, t] = actions
 
 
 def _run_seed(
@@ -139,7 +149,7 @@ def _run_seed(
         while episode.min() < n_episodes:
             actions = np.asarray(agent.act(obs))
             if out.regret is not None and t < out.regret.shape[2]:
-                out.regret[k, :, t] = core.regret(actions)
+                _record_pull(out, core, k, t, actions)
             next_obs, rew, term, trunc, info = venv.step(actions)
             live = episode < n_episodes
             out.returns[k, rows[live], episode[live]] += rew[live]
@@ -165,7 +175,7 @@ def _run_seed(
                 actions = np.asarray(agent.act(obs))
                 # a bandit trial is one episode: its regret is that of the first episode
                 if out.regret is not None and e == 0 and t < out.regret.shape[2]:
-                    out.regret[k, :, t] = core.regret(actions)
+                    _record_pull(out, core, k, t, actions)
                 next_obs, rew, term, trunc, _ = venv.step(actions)
                 out.returns[k, alive, e] += rew[alive]
                 if out.success is not None:

@@ -1,0 +1,42 @@
+"""Protocols are named, versioned, immutable, and defined for every family."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import icrl_bench
+from icrl_bench.eval import PROTOCOLS, protocol, setting
+
+
+def test_three_versioned_protocols() -> None:
+    assert set(PROTOCOLS) == {"online-v1", "offline-prompt-v1", "zero-shot-v1"}
+    assert protocol("online-v1").carry_context and not protocol("online-v1").prompted
+    assert protocol("offline-prompt-v1").prompted
+    assert not protocol("zero-shot-v1").carry_context
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        protocol("online-v1").carry_context = False  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("spec", icrl_bench.FAMILIES, ids=lambda s: s.name)
+@pytest.mark.parametrize("pid", sorted(PROTOCOLS))
+def test_every_family_has_every_protocol(spec: icrl_bench.registry.FamilySpec, pid: str) -> None:
+    st = setting(spec.env_id, pid)
+    assert st.min_seeds >= 3 and st.episodes >= 1 and st.source
+    assert st.headline == ("regret" if "Bandit" in spec.name else "normalized_final")
+    assert (st.prompt_variant is not None) == PROTOCOLS[pid].prompted
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        st.episodes = 1  # type: ignore[misc]
+
+
+def test_published_defaults() -> None:
+    assert setting("DarkRoom-v0", "online-v1").episodes >= 100
+    for name in ("GaussianBandit-v0", "BernoulliBandit-v0"):
+        assert setting(name, "online-v1").episodes == 1
+        assert icrl_bench.family(name).horizon == 500  # one trial of 500 pulls
+
+
+def test_unknown_protocol_names_the_id() -> None:
+    with pytest.raises(KeyError, match="online-v2"):
+        protocol("online-v2")
