@@ -137,16 +137,16 @@ class BatchedCore(ABC):
         if not isinstance(space, gym.spaces.Discrete):  # pragma: no cover - discrete only here
             raise NotImplementedError
         arr = np.asarray(actions)
+        kind = arr.dtype.kind
         if arr.shape != (self.num_envs,) or not (
-            np.issubdtype(arr.dtype, np.integer)
-            or (np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr)))
+            kind in "iu" or (kind == "f" and np.all(arr == np.round(arr)))
         ):
             raise InvalidActionError(
                 f"{self.family}: actions must be {self.num_envs} integers, got {actions!r}"
             )
-        arr = arr.astype(np.int64)
+        arr = arr.astype(np.int64, copy=False)
         n = int(space.n)
-        if arr.size and (arr.min() < 0 or arr.max() >= n):
+        if arr.size and ((arr < 0) | (arr >= n)).any():
             raise InvalidActionError(
                 f"{self.family}: actions must lie in [0, {n}), got {actions!r}"
             )
@@ -357,11 +357,15 @@ class CoreVectorEnv(VectorEnv[Any, Any, Any]):
         if self._core.tasks[0] is None:
             raise gym.error.ResetNeeded("call reset() before step()")
         acts = self._core.check_actions(actions)
-        pending = np.flatnonzero(self._needs_reset)
+        pending = (
+            np.flatnonzero(self._needs_reset)
+            if self.autoreset_mode is AutoresetMode.NEXT_STEP
+            else None
+        )
         rewards, terminated = self._core.step(acts)
         truncated = (self._core.t >= self._horizon) & ~terminated
         info: dict[str, Any] = {}
-        if self.autoreset_mode is AutoresetMode.NEXT_STEP:
+        if pending is not None:
             if pending.size:
                 self._reset_envs(pending)
                 rewards[pending] = 0.0
@@ -369,13 +373,10 @@ class CoreVectorEnv(VectorEnv[Any, Any, Any]):
                 truncated[pending] = False
             self._needs_reset = terminated | truncated
         elif self.autoreset_mode is AutoresetMode.SAME_STEP:
-            done = np.flatnonzero(terminated | truncated)
-            if done.size:
-                final_obs = self._core.observe().copy()
-                mask = np.zeros(self.num_envs, dtype=bool)
-                mask[done] = True
-                info = {"final_obs": final_obs, "_final_obs": mask}
-                self._reset_envs(done)
+            mask = terminated | truncated
+            if mask.any():
+                info = {"final_obs": self._core.observe().copy(), "_final_obs": mask}
+                self._reset_envs(np.flatnonzero(mask))
         # DISABLED: the caller resets with options={"reset_mask": ...}
         return self._core.observe(), rewards, terminated, truncated, info
 

@@ -41,11 +41,14 @@ def _start_cell(size: int, start: str) -> tuple[int, int]:
     raise ValueError(f"start must be 'centre' or 'corner', got {start!r}")
 
 
+#: ``_TOWARD[3 * (sign(dx) + 1) + sign(dy) + 1]``: the greedy move meaning (x first, then y)
+_TOWARD = np.array([1, 1, 1, 3, NOOP, 2, 0, 0, 0], dtype=np.int64)
+
+
 def _toward(pos: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Meaning of the greedy shortest-path move from ``pos`` to ``target`` (x first, then y)."""
-    dx = target[:, 0] - pos[:, 0]
-    dy = target[:, 1] - pos[:, 1]
-    return np.select([dx > 0, dx < 0, dy > 0, dy < 0], [0, 1, 2, 3], default=NOOP).astype(np.int64)
+    sign = np.sign(target - pos)
+    return _TOWARD[3 * sign[:, 0] + sign[:, 1] + 4]
 
 
 def _manhattan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -54,6 +57,9 @@ def _manhattan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 class _GridCore(BatchedCore):
     """Positions ``[N, 2]`` on a ``size x size`` grid with a per-env action meaning table."""
+
+    #: whether tasks permute what the actions do (else ``meaning`` is the identity everywhere)
+    permuted = False
 
     def __init__(self, num_envs: int, family: str, horizon: int, size: int, start: str) -> None:
         super().__init__(num_envs, family, horizon)
@@ -74,8 +80,16 @@ class _GridCore(BatchedCore):
         self.pos[idx] = self.start
 
     def _move(self, actions: np.ndarray) -> None:
-        delta = MOVES[self.meaning[self._rows, actions]]
-        np.clip(self.pos + delta, 0, self.size - 1, out=self.pos)
+        delta = MOVES[self.meaning[self._rows, actions] if self.permuted else actions]
+        np.add(self.pos, delta, out=self.pos)
+        np.maximum(self.pos, 0, out=self.pos)
+        np.minimum(self.pos, self.size - 1, out=self.pos)
+
+    def _action_for(self, wanted: np.ndarray) -> np.ndarray:
+        """The action whose meaning is ``wanted`` in each env (inverts each env's permutation)."""
+        if not self.permuted:
+            return wanted
+        return np.argmax(self.meaning == wanted[:, None], axis=1).astype(np.int64)
 
     def _check_cell(self, name: str, cell: Sequence[int]) -> None:
         if len(cell) != 2 or not all(0 <= c < self.size for c in cell):
@@ -149,7 +163,7 @@ class DarkRoomCore(_GridCore):
     def oracle_action(self) -> np.ndarray:
         """A shortest-path move toward the goal, then no-op on it."""
         meaning = _toward(self.pos, self.goal)
-        return _action_for(self.meaning, meaning)
+        return self._action_for(meaning)
 
     def oracle_return(self, goals: np.ndarray) -> np.ndarray:
         """Closed form: ``H + 1 - max(d, 1)`` (dense) or ``[max(d, 1) <= H]`` (sparse).
@@ -179,11 +193,6 @@ class DarkRoomCore(_GridCore):
         return {"random": random, "oracle": self.oracle_return(goals)}
 
 
-def _action_for(meaning: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """The action whose meaning is ``wanted`` in each env (inverts each env's permutation)."""
-    return np.argmax(meaning == wanted[:, None], axis=1).astype(np.int64)
-
-
 class DarkRoomPermutedCore(DarkRoomCore):
     """DarkRoom with a fixed goal, where the task permutes what each action does.
 
@@ -191,6 +200,7 @@ class DarkRoomPermutedCore(DarkRoomCore):
     """
 
     task_type = PermutationTask  # type: ignore[assignment]
+    permuted = True
 
     def __init__(
         self,
@@ -281,7 +291,7 @@ class KeyToDoorCore(_GridCore):
     def oracle_action(self) -> np.ndarray:
         """Shortest path to the key, then to the door."""
         target = np.where(self.has_key[:, None], self.door, self.key)
-        return _action_for(self.meaning, _toward(self.pos, target))
+        return self._action_for(_toward(self.pos, target))
 
     def reference_returns(self, tasks: Sequence[Task]) -> dict[str, np.ndarray]:
         """Oracle: 1 if the key is reachable in time, plus 1 if the door is; random: exact DP."""

@@ -1,4 +1,4 @@
-"""The protocol runner: every test task of a seed as one batch through the vector env."""
+"""The protocol runner: every (seed, test task) pair as one batch through the vector env."""
 
 from __future__ import annotations
 
@@ -75,7 +75,9 @@ def evaluate(
         agent: a batched :class:`~icrl_bench.eval.agents.Agent`.
         env_id: a registered family.
         protocol_id: e.g. ``"online-v1"``.
-        seeds: evaluation seeds; each runs all test tasks as one batch.
+        seeds: evaluation seeds; all seeds x test tasks run as one batch. Seed ``s`` alone fixes
+            its envs' randomness; the agent's own stream is seeded from the whole list
+            (:func:`agent_seed`), so the same list always gives the same returns.
         episodes: override E (for smoke tests; leaderboard submissions need the protocol's E).
 
     Returns:
@@ -103,63 +105,87 @@ def evaluate(
             else None
         ),
     )
-    for k, seed in enumerate(seeds):
-        prompts = None
-        if proto.prompted:
-            prompts, dataset_id, sha = _prompts(spec.name, st, seed)
+    prompts: list[Mapping[str, np.ndarray]] | None = None
+    if proto.prompted:
+        prompts = []
+        for seed in seeds:
+            seed_prompts, dataset_id, sha = _prompts(spec.name, st, seed)
+            prompts.extend(seed_prompts)
             out.prompt_dataset.append(dataset_id)
             out.prompt_sha256.append(sha)
-        _run_seed(agent, spec.env_id, test, proto, n_episodes, seed, prompts, out, k)
+    _run_batch(agent, spec.env_id, test, proto, n_episodes, seeds, prompts, out)
     return out
 
 
-def _record_pull(out: EvalResult, core: Any, k: int, t: int, actions: np.ndarray) -> None:
-    assert out.regret is not None and out.actions is not None
-    out.regret[k, :, t] = core.regret(actions)
-    out.actions[k, :, t] = actions
+def agent_seed(seeds: Sequence[int]) -> int:
+    """The seed of the agent's own random stream for an evaluation over ``seeds``."""
+    return int(np.random.SeedSequence([int(s) for s in seeds]).generate_state(1)[0])
 
 
-def _run_seed(
+def _run_batch(
     agent: Agent,
     env_id: str,
     test: list[Any],
     proto: Protocol,
     n_episodes: int,
-    seed: int,
+    seeds: list[int],
     prompts: Sequence[Mapping[str, np.ndarray]] | None,
     out: EvalResult,
-    k: int,
 ) -> None:
-    n = len(test)
+    """Run every (seed, test task) pair as one batch of ``len(seeds) * len(test)`` envs.
+
+    Row ``k * len(test) + i`` is task ``i`` under seed ``k``; its env is seeded from ``(seed, i)``
+    alone, and the results are written back as ``[seeds, tasks, ...]``.
+    """
+    n = len(seeds) * len(test)
     mode = AutoresetMode.SAME_STEP if proto.carry_context else AutoresetMode.DISABLED
     venv = gym.make_vec(
-        env_id, num_envs=n, vectorization_mode="vector_entry_point", tasks=test, autoreset_mode=mode
+        env_id,
+        num_envs=n,
+        vectorization_mode="vector_entry_point",
+        tasks=test * len(seeds),
+        autoreset_mode=mode,
     )
     core = venv.unwrapped._core  # type: ignore[attr-defined]
     if hasattr(agent, "seed"):
-        agent.seed(seed)
+        agent.seed(agent_seed(seeds))
     if hasattr(agent, "attach"):
         agent.attach(venv)
-    obs, _ = venv.reset(seed=_env_seeds(seed, n))  # type: ignore[arg-type]
+    env_seeds = [s for seed in seeds for s in _env_seeds(seed, len(test))]
+    obs, _ = venv.reset(seed=env_seeds)  # type: ignore[arg-type]
     rows = np.arange(n)
+    # flat [seeds * tasks, ...] views of the result arrays
+    returns = out.returns.reshape(n, -1)
+    success = None if out.success is None else out.success.reshape(n, -1)
+    horizon = 0 if out.regret is None else out.regret.shape[2]
+
+    def record_pull(t: int, actions: np.ndarray) -> None:
+        assert out.regret is not None and out.actions is not None
+        out.regret.reshape(n, -1)[:, t] = core.regret(actions)
+        out.actions.reshape(n, -1)[:, t] = actions
+
     if proto.carry_context:
         agent.reset(n, prompts)
         episode = np.zeros(n, dtype=np.int64)
         t = 0
         while episode.min() < n_episodes:
             actions = np.asarray(agent.act(obs))
-            if out.regret is not None and t < out.regret.shape[2]:
-                _record_pull(out, core, k, t, actions)
+            if t < horizon:
+                record_pull(t, actions)
             next_obs, rew, term, trunc, info = venv.step(actions)
             live = episode < n_episodes
-            out.returns[k, rows[live], episode[live]] += rew[live]
+            if live.all():
+                returns[rows, episode] += rew
+            else:
+                returns[rows[live], episode[live]] += rew[live]
             done = term | trunc
-            final = next_obs.copy()
+            final = next_obs
             if done.any():
+                final = next_obs.copy()
                 final[done] = info["final_obs"][done]
-                if out.success is not None:
+                if success is not None:
                     hit = live & term
-                    out.success[k, rows[hit], episode[hit]] = 1.0
+                    success[rows[hit], episode[hit]] = 1.0
             agent.observe(obs, actions, rew, final, term, trunc)
             episode += done
             obs = next_obs
@@ -174,12 +200,12 @@ def _run_seed(
             while alive.any():
                 actions = np.asarray(agent.act(obs))
                 # a bandit trial is one episode: its regret is that of the first episode
-                if out.regret is not None and e == 0 and t < out.regret.shape[2]:
-                    _record_pull(out, core, k, t, actions)
+                if e == 0 and t < horizon:
+                    record_pull(t, actions)
                 next_obs, rew, term, trunc, _ = venv.step(actions)
-                out.returns[k, alive, e] += rew[alive]
-                if out.success is not None:
-                    out.success[k, alive & term, e] = 1.0
+                returns[alive, e] += rew[alive]
+                if success is not None:
+                    success[alive & term, e] = 1.0
                 agent.observe(obs, actions, rew, next_obs, term, trunc)
                 alive &= ~(term | trunc)
                 obs = next_obs

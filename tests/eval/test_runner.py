@@ -77,8 +77,9 @@ def test_zero_shot_bandit_records_regret() -> None:
 def test_online_context_is_reset_once_per_trial() -> None:
     agent = CountingAgent()
     res = evaluate(agent, "DarkRoom-v0", "online-v1", seeds=[0, 1], episodes=5)
-    assert agent.resets == [(16, False), (16, False)]
-    assert agent.steps == 2 * 5 * 20  # DarkRoom episodes always last 20 steps
+    # both seeds x 16 test tasks run as one batch of 32 trials, reset once
+    assert agent.resets == [(32, False)]
+    assert agent.steps == 5 * 20  # DarkRoom episodes always last 20 steps
     assert res.returns.shape == (2, 16, 5)
 
 
