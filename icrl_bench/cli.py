@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -188,11 +189,11 @@ def evaluate_to_file(
     out: str | None = None,
     episodes: int | None = None,
     notes: str = "",
-) -> tuple[str, dict[str, object]]:
+) -> tuple[str, dict[str, object], dict[str, Any]]:
     """Evaluate a reference agent or a checkpoint and write its results file.
 
     Returns:
-        The path written and the results document.
+        The path written, the results document and its metrics (as the leaderboard computes them).
     """
     from pathlib import Path
 
@@ -232,13 +233,10 @@ def evaluate_to_file(
     doc = build_result(result, method, version, config=config, dataset=dataset, notes=notes)
     path = Path(out or f"results/{method}__{spec.name}__{protocol_id}.json")
     write_result(doc, path)
-    return str(path), doc
+    return str(path), doc, result.metrics()
 
 
-def _summary_line(doc: dict[str, object]) -> str:
-    from icrl_bench.leaderboard import validate
-
-    summary = validate(doc).summary
+def _summary_line(summary: dict[str, Any]) -> str:
     parts = []
     for name in ("normalized_final", "nauc", "regret", "success_rate"):
         if name in summary:
@@ -251,22 +249,43 @@ def _summary_line(doc: dict[str, object]) -> str:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate an agent under a protocol and write a results file."""
-    path, doc = evaluate_to_file(
+    path, _, summary = evaluate_to_file(
         args.agent, args.task, args.protocol, args.seeds, args.out, args.episodes, args.notes
     )
     print(f"wrote {path}")
-    if args.episodes is None:
-        print(_summary_line(doc))
+    print(_summary_line(summary))
     return 0
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Validate results files and append their rows to the leaderboard."""
-    from icrl_bench.leaderboard import submit
+    from icrl_bench.leaderboard import read_result, submit, validate
 
+    # check every file first, so that one bad file in a batch submits none of them
+    for result in args.results:
+        validate(read_result(result))
     for result in args.results:
         track, row = submit(result, args.leaderboard_dir)
         print(f"submitted {row['method']} ({row['result_id']}) to {track}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Probability of improvement of result A over result B on their track's headline."""
+    from icrl_bench.eval.metrics import probability_of_improvement
+    from icrl_bench.eval.scoring import headline_scores
+    from icrl_bench.leaderboard import read_result, validate
+
+    a, b = (validate(read_result(path)) for path in (args.a, args.b))
+    if a.track != b.track:
+        raise IcrlBenchError(f"results are on different tracks: {a.track} and {b.track}")
+    protocol = a.doc["protocol"]
+    score_a, score_b = (
+        headline_scores(v.spec.name, protocol, v.returns, v.actions) for v in (a, b)
+    )
+    p = probability_of_improvement(score_a, score_b)
+    name_a, name_b = (f"{v.doc['method']} v{v.doc['method_version']}" for v in (a, b))
+    print(f"{a.track}: P({name_a} > {name_b}) = {p:.3f}")
     return 0
 
 
@@ -299,11 +318,11 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         f"{args.seeds} seeds"
     )
     for agent in ("random", "oracle", "qlearning"):
-        path, doc = evaluate_to_file(
+        path, _, summary = evaluate_to_file(
             agent, env_id, "online-v1", seeds, str(work / "results" / f"{agent}.json")
         )
         submit(path, board)
-        out.print(f"  {agent:>9}: {_summary_line(doc)}")
+        out.print(f"  {agent:>9}: {_summary_line(summary)}")
     readme = render(board, work / "plots")
     out.print(f"\nleaderboard ({readme}):\n")
     out.print(readme.read_text(), markup=False)
@@ -369,11 +388,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_sub.add_argument("--leaderboard-dir", default=None, help="default ./leaderboards")
     p_sub.set_defaults(func=cmd_submit)
 
+    p_cmp = sub.add_parser(
+        "compare", help="probability that result A beats result B on a random test task"
+    )
+    p_cmp.add_argument("a", help="results file of method A")
+    p_cmp.add_argument("b", help="results file of method B (same track)")
+    p_cmp.set_defaults(func=cmd_compare)
+
     p_lb = sub.add_parser("leaderboard", help="render the leaderboard")
     lsub = p_lb.add_subparsers(dest="leaderboard_command", required=True)
     p_render = lsub.add_parser("render", help="regenerate leaderboards/README.md and the plots")
     p_render.add_argument("--leaderboard-dir", default=None, help="default ./leaderboards")
-    p_render.add_argument("--plots-dir", default=None, help="default docs/leaderboard")
+    p_render.add_argument(
+        "--plots-dir", default=None, help="default <leaderboard dir>/../docs/leaderboard"
+    )
     p_render.add_argument("--no-plots", action="store_true")
     p_render.set_defaults(func=cmd_leaderboard_render)
 

@@ -29,7 +29,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from icrl_bench.errors import IcrlBenchError, UnknownIdError
-from icrl_bench.eval import metrics
+from icrl_bench.eval import metrics, scoring
 from icrl_bench.eval.protocols import PROTOCOLS, setting
 from icrl_bench.eval.results import (
     MAX_RESULT_BYTES,
@@ -39,7 +39,7 @@ from icrl_bench.eval.results import (
     config_sha256,
     result_id,
 )
-from icrl_bench.eval.runner import SUCCESS_ON_TERMINATION
+from icrl_bench.eval.scoring import SUCCESS_ON_TERMINATION
 from icrl_bench.registry import FamilySpec, family, reference_returns, tasks
 from icrl_bench.tasks import split_hash
 
@@ -64,12 +64,20 @@ COLUMNS: tuple[str, ...] = (
 )
 #: the environment variable that moves the leaderboard directory (default ``./leaderboards``)
 DIR_ENV = "ICRL_BENCH_LEADERBOARD_DIR"
-#: absolute tolerance for claimed aggregates
+#: relative tolerance for claimed aggregates: ``|claimed - recomputed| <= tol * (1 + |recomputed|)``
 CLAIM_TOLERANCE = 1e-6
+#: how far (in reward standard deviations, scaled by sqrt(horizon)) a bandit's sampled return
+#: may lie from the expected return of its recorded pulls
+BANDIT_RETURN_SIGMAS = 8
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _METHOD_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+() -]{0,63}$")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,31}$")
 _DATASET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+/-]{0,127}$")
+_ALLOWED = {
+    _METHOD_RE.pattern: "spaces and _.+()-",
+    _VERSION_RE.pattern: "_.+-",
+    _DATASET_RE.pattern: "_.+/-",
+}
 
 
 class SubmissionError(IcrlBenchError):
@@ -99,7 +107,7 @@ class Validated:
     doc: dict[str, Any]
     spec: FamilySpec
     returns: np.ndarray  # [seeds, tasks, episodes]
-    regret: np.ndarray | None  # [seeds, tasks, horizon]
+    actions: np.ndarray | None  # bandits: [seeds, tasks, horizon]
     success: np.ndarray | None  # [seeds, tasks, episodes]
     summary: dict[str, Any]
     result_id: str
@@ -117,9 +125,14 @@ def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise SubmissionError("file", f"{size} bytes is over the {MAX_RESULT_BYTES}-byte limit")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)[: MAX_RESULT_BYTES + 1]
+        # stream at most one byte past the limit: a small bomb never expands in memory
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+                raw = f.read(MAX_RESULT_BYTES + 1)
+        except (OSError, EOFError) as exc:
+            raise SubmissionError("file", f"not a valid gzip file ({exc})") from None
         if len(raw) > MAX_RESULT_BYTES:
-            raise SubmissionError("file", "decompressed result is over the size limit")
+            raise SubmissionError("file", f"decompresses to over {MAX_RESULT_BYTES} bytes")
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -150,6 +163,8 @@ def _schema_error(err: ValidationError) -> SubmissionError:
 def _array(doc: Mapping[str, Any], name: str, dtype: Any) -> np.ndarray:
     try:
         arr = np.asarray(doc[name], dtype=dtype)
+    except OverflowError:
+        raise SubmissionError(name, "a value is too large") from None
     except (ValueError, TypeError):
         raise SubmissionError(name, "ragged or non-numeric array") from None
     if arr.ndim != 3:
@@ -163,18 +178,10 @@ def _check_text(name: str, value: str, pattern: re.Pattern[str] | None) -> None:
     if value.lstrip()[:1] in _FORMULA and value.strip():
         raise SubmissionError(name, f"must not start with {value.lstrip()[0]!r} (CSV formula)")
     if pattern is not None and (not pattern.match(value) or ".." in value):
-        raise SubmissionError(name, f"{value!r} is not a plain name (letters, digits, _.+-)")
+        allowed = _ALLOWED.get(pattern.pattern, "_.+-")
+        raise SubmissionError(name, f"{value!r} is not a plain name (letters, digits, {allowed})")
     if any(ord(c) < 32 for c in value):
         raise SubmissionError(name, "contains control characters")
-
-
-def _regret_from_actions(spec: FamilySpec, actions: np.ndarray) -> np.ndarray:
-    """Per-step expected regret of the pulled arms, from the registry's test tasks."""
-    means = spec.core().mean_rewards(tasks(spec.name).test)  # type: ignore[attr-defined]
-    if actions.min() < 0 or actions.max() >= means.shape[1]:
-        raise SubmissionError("actions", f"arms must lie in [0, {means.shape[1]})")
-    rows = np.arange(means.shape[0])[None, :, None]
-    return np.asarray(means.max(axis=1)[None, :, None] - means[rows, actions])
 
 
 def validate(doc: Mapping[str, Any]) -> Validated:
@@ -238,14 +245,14 @@ def validate(doc: Mapping[str, Any]) -> Validated:
             "returns",
             f"shape {list(returns.shape)}, expected [seeds, tasks, episodes] = {list(expected)}",
         )
-    bandit = spec.headline == "regret"
+    bandit = scoring.is_bandit(spec.name)
     if not bandit:
         # grid rewards are non-negative and the oracle is optimal: no return can exceed it
         oracle = reference_returns(spec.name)["oracle"]
         if (returns < -1e-9).any() or (returns > oracle[None, :, None] + 1e-6).any():
             raise SubmissionError("returns", "a return lies outside [0, oracle return]")
 
-    regret = None
+    actions = None
     if bandit:
         if doc.get("actions") is None:
             raise SubmissionError("actions", f"{spec.name} results must record the pulled arms")
@@ -255,7 +262,18 @@ def validate(doc: Mapping[str, Any]) -> Validated:
                 "actions",
                 f"shape {list(actions.shape)}, expected {[len(seeds), len(test), spec.horizon]}",
             )
-        regret = _regret_from_actions(spec, actions)
+        try:
+            _, expected_return = scoring.bandit_scores(spec.name, actions)
+        except ValueError as exc:
+            raise SubmissionError("actions", str(exc)) from None
+        # the sampled returns must be what those pulls could plausibly have earned
+        band = BANDIT_RETURN_SIGMAS * scoring.reward_std_bound(spec.name) * spec.horizon**0.5
+        if (np.abs(returns - expected_return) > band + 1e-6).any():
+            raise SubmissionError(
+                "returns",
+                f"a return is more than {BANDIT_RETURN_SIGMAS} standard deviations from the "
+                "expected return of the recorded pulls",
+            )
     elif doc.get("actions") is not None:
         raise SubmissionError("actions", f"{spec.name} is not a bandit family")
 
@@ -279,17 +297,24 @@ def validate(doc: Mapping[str, Any]) -> Validated:
     except ValueError:
         raise SubmissionError("provenance.created", "not an ISO 8601 date-time") from None
 
-    ref = reference_returns(spec.name)
-    summary = metrics.summarize(returns, ref["random"], ref["oracle"], regret, success)
+    summary = scoring.score(spec.name, returns, actions, success)
     _check_claims(doc.get("aggregates") or {}, summary)
     return Validated(
         doc=doc,
         spec=spec,
         returns=returns,
-        regret=regret,
+        actions=actions,
         success=success,
         summary=summary,
-        result_id=result_id(doc),
+        result_id=result_id(
+            doc["method"],
+            doc["method_version"],
+            spec.env_id,
+            doc["protocol"],
+            seeds,
+            returns,
+            actions,
+        ),
         track=track_name(spec.name, doc["protocol"]),
     )
 
@@ -468,13 +493,16 @@ def _curves(root: Path, track: str, rows: Sequence[Mapping[str, str]]) -> dict[s
         stored = root / "results" / track / f"{r['result_id']}.json.gz"
         if not stored.exists():
             continue
-        v = validate(json.loads(gzip.decompress(stored.read_bytes())))
+        # stored results were validated at submission; only the arrays are needed here
+        doc = json.loads(gzip.decompress(stored.read_bytes()))
         label = f"{r['method']} v{r['method_version']}"
-        if v.regret is not None:
-            out[label] = np.cumsum(v.regret, axis=2)
+        if scoring.is_bandit(doc["env_id"]):
+            regret, _ = scoring.bandit_scores(doc["env_id"], np.asarray(doc["actions"]))
+            out[label] = np.cumsum(regret, axis=2)
         else:
-            ref = reference_returns(v.spec.name)
-            out[label] = metrics.normalized(v.returns, ref["random"], ref["oracle"])
+            ref = reference_returns(doc["env_id"])
+            returns = np.asarray(doc["returns"], dtype=np.float64)
+            out[label] = metrics.normalized(returns, ref["random"], ref["oracle"])
     return out
 
 

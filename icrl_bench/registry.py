@@ -86,7 +86,7 @@ class FamilySpec:
     split: Split
     as_in: str
     summary: str
-    headline: str = field(default="return")
+    headline: str = field(default="normalized_final")
 
     @property
     def env_id(self) -> str:

@@ -8,8 +8,10 @@ import csv
 import gzip
 import json
 import multiprocessing as mp
+import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -77,10 +79,14 @@ def test_valid_results_are_accepted_and_aggregates_recomputed(
     assert (board / "results" / track / f"{row['result_id']}.json.gz").is_file()
     # bandits: the regret is recomputed from the recorded pulls and the registry's tasks
     track, row = submit(_write(bandit_doc, tmp_path / "b.json"), board)
-    v = validate(bandit_doc)
-    assert v.regret is not None and float(row["regret_mean"]) == pytest.approx(
-        v.regret.sum(axis=2).mean(), rel=1e-5
-    )
+    test = tasks("BernoulliBandit-v0").test
+    means = np.array([t.means for t in test])  # type: ignore[attr-defined]
+    pulls = np.asarray(bandit_doc["actions"])
+    regret = means.max(axis=1)[None, :, None] - means[np.arange(len(test))[None, :, None], pulls]
+    assert float(row["regret_mean"]) == pytest.approx(regret.sum(axis=2).mean(), rel=1e-5)
+    # and its returns are the expected returns of those pulls, not the sampled rewards
+    expected = means[np.arange(len(test))[None, :, None], pulls].sum(axis=2)
+    assert float(row["final_return_mean"]) == pytest.approx(expected.mean(), rel=1e-5)
     track, row = submit(_write(hard_doc, tmp_path / "c.json"), board)
     assert 0 < float(row["success_rate_mean"]) <= 1
     # honest claims are accepted
@@ -159,6 +165,8 @@ GRID_CASES: list[tuple[str, Callable[[Doc], None], str]] = [
     ("extra field", _set("score", 1.0), "score"),
     ("extra nested field", _set("provenance.hostname", "x"), "provenance.hostname"),
     ("missing field", _drop("seeds"), "seeds"),
+    ("negative seed", _set("seeds", [-1, 0, 1]), "seeds.0"),
+    ("return beyond float64", _set("returns", [[[10**400]]]), "returns"),
     ("formula =", _set("method", "=HYPERLINK(1)"), "method"),
     ("formula +", _set("method", "+1"), "method"),
     ("formula -", _set("method", "-1"), "method"),
@@ -189,8 +197,18 @@ def _bandit_bad_arm(doc: Doc) -> None:
     doc["actions"][0][0][0] = 99
 
 
+def _bandit_fake_returns(doc: Doc) -> None:
+    doc["returns"] = (np.asarray(doc["returns"]) + 1e9).tolist()
+
+
+def _bandit_huge_arm(doc: Doc) -> None:
+    doc["actions"][0][0][0] = 10**30
+
+
 BANDIT_CASES = [
     ("bandit without pulls", _bandit_no_actions, "actions"),
+    ("returns the pulls cannot earn", _bandit_fake_returns, "returns"),
+    ("arm beyond int64", _bandit_huge_arm, "actions"),
     ("arm out of range", _bandit_bad_arm, "actions"),
     ("pulls shape", lambda d: d.update(actions=[row[:-1] for row in d["actions"]]), "actions"),
 ]
@@ -266,6 +284,16 @@ def test_file_level_rejections(grid_doc: Doc, board: Path, tmp_path: Path) -> No
     listed.write_text("[1, 2]")
     _assert_rejected(listed, board, "(root)")
     _assert_rejected(tmp_path / "missing.json", board, "file")
+    # a small gzip that expands past the limit is refused without expanding it in memory
+    bomb = tmp_path / "bomb.json.gz"
+    with gzip.open(bomb, "wb") as f:
+        for _ in range(MAX_RESULT_BYTES // 2**20 + 1):
+            f.write(b" " * 2**20)
+    assert bomb.stat().st_size < 100_000
+    _assert_rejected(bomb, board, "file")
+    notgz = tmp_path / "notgz.json.gz"
+    notgz.write_bytes(b"\x1f\x8bnot gzip at all")
+    _assert_rejected(notgz, board, "file")
 
 
 def test_duplicates_are_refused(grid_doc: Doc, board: Path, tmp_path: Path) -> None:
@@ -276,6 +304,15 @@ def test_duplicates_are_refused(grid_doc: Doc, board: Path, tmp_path: Path) -> N
     doc["notes"] = "resubmitted"
     doc["provenance"]["created"] = "2030-01-01T00:00:00+00:00"
     _assert_rejected(_write(doc, tmp_path / "dup2.json"), board, "result_id")
+    # the same numbers spelled differently (integers for floats) are the same result
+    doc["returns"] = np.asarray(doc["returns"]).astype(int).tolist()
+    assert np.array_equal(doc["returns"], grid_doc["returns"])  # random's returns are whole
+    _assert_rejected(_write(doc, tmp_path / "dup3.json"), board, "result_id")
+    # and so are the same runs listed in another seed order
+    order = [2, 0, 1]
+    doc["seeds"] = [grid_doc["seeds"][i] for i in order]
+    doc["returns"] = [grid_doc["returns"][i] for i in order]
+    _assert_rejected(_write(doc, tmp_path / "dup4.json"), board, "result_id")
 
 
 def test_cli_rejection_is_one_line(
@@ -388,3 +425,32 @@ def test_results_file_round_trip(grid_doc: Doc, tmp_path: Path) -> None:
     stored = gzip.compress(path.read_bytes())
     (tmp_path / "r.json.gz").write_bytes(stored)
     assert validate(doc).result_id == validate(json.loads(gzip.decompress(stored))).result_id
+    # written files get the usual permissions, not mkstemp's owner-only 0600
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_evaluation_metrics_are_the_leaderboard_numbers(bandit_doc: Doc, tmp_path: Path) -> None:
+    res = evaluate(
+        reference_agent("ucb", "BernoulliBandit-v0", 1), "BernoulliBandit-v0", "online-v1"
+    )
+    _, row = submit(_write(build_result(res, "ucb"), tmp_path / "r.json"), tmp_path / "lb")
+    got = res.metrics()
+    for name in ("regret", "normalized_final", "final_return"):
+        for stat_name in ("mean", "iqm", "iqm_low", "iqm_high"):
+            assert float(row[f"{name}_{stat_name}"]) == pytest.approx(got[name][stat_name], 1e-5)
+
+
+def test_compare_reports_probability_of_improvement(
+    grid_doc: Doc, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    oracle = _write(_doc("oracle", "DarkRoom-v0"), tmp_path / "oracle.json")
+    random = _write(grid_doc, tmp_path / "random.json")
+    assert main(["compare", str(oracle), str(random)]) == 0
+    assert "P(oracle v1 > random v1) = 1.000" in capsys.readouterr().out
+    assert main(["compare", str(random), str(oracle)]) == 0
+    assert "P(random v1 > oracle v1) = 0.000" in capsys.readouterr().out
+    bandit = _write(_doc("random", "BernoulliBandit-v0"), tmp_path / "bandit.json")
+    assert main(["compare", str(oracle), str(bandit)]) == 2
+    assert "different tracks" in capsys.readouterr().err

@@ -122,11 +122,18 @@ def _offline(s: Setting) -> Setting:
 
 
 def _zero_shot(s: Setting) -> Setting:
+    if s.headline == "regret":
+        source = (
+            "a bandit trial is one episode, so zero-shot equals online-v1 here: one trial "
+            "of the horizon's pulls, with no prompt"
+        )
+    else:
+        source = "our choice: E/10 independent episodes (no context to learn from)"
     return Setting(
         episodes=max(1, s.episodes // 10) if s.headline != "regret" else 1,
         min_seeds=s.min_seeds,
         headline=s.headline,
-        source="our choice: E/10 independent episodes (no context to learn from)",
+        source=source,
     )
 
 

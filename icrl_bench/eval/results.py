@@ -14,9 +14,11 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from icrl_bench.eval.runner import EvalResult
 from icrl_bench.provenance import git_sha, package_versions
@@ -102,7 +104,11 @@ RESULT_SCHEMA: dict[str, Any] = {
                 "properties": {"id": _NAME | {"maxLength": 128}, "sha256": _SHA256},
             },
         },
-        "seeds": {"type": "array", "minItems": 1, "items": {"type": "integer"}},
+        "seeds": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+        },
         "returns": _NUM_3D,
         "actions": {"oneOf": [{"type": "null"}, _INT_3D]},
         "success": {"oneOf": [{"type": "null"}, _NUM_3D]},
@@ -147,15 +153,30 @@ def config_sha256(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(dict(config)).encode()).hexdigest()
 
 
-def result_id(result: Mapping[str, Any]) -> str:
+def result_id(
+    method: str,
+    method_version: str,
+    env_id: str,
+    protocol: str,
+    seeds: Sequence[int],
+    returns: np.ndarray,
+    actions: np.ndarray | None = None,
+) -> str:
     """The content id of a result: a hash of its method, track, seeds and raw data.
 
-    Two files with the same raw numbers for the same method and track have the same id, however
-    their other fields differ, which is how the leaderboard refuses duplicates.
+    It is taken over the numbers, not their JSON spelling: seeds are sorted (with the arrays
+    reordered to match), returns hashed as float64 and arms as int64. Two files with the same raw
+    numbers for the same method and track therefore have the same id however they are written,
+    which is how the leaderboard refuses duplicates.
     """
-    keys = ("method", "method_version", "env_id", "protocol", "seeds", "returns", "actions")
-    content = canonical_json({k: result.get(k) for k in keys})
-    return hashlib.sha256(content.encode()).hexdigest()[:16]
+    order = np.argsort(np.asarray(seeds, dtype=np.int64), kind="stable")
+    digest = hashlib.sha256()
+    head = [method, method_version, env_id, protocol, [int(seeds[i]) for i in order]]
+    digest.update(canonical_json(head).encode())
+    digest.update(np.ascontiguousarray(np.asarray(returns, "<f8")[order]).tobytes())
+    if actions is not None:
+        digest.update(np.ascontiguousarray(np.asarray(actions, "<i8")[order]).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def build_result(
@@ -218,10 +239,20 @@ def write_result(doc: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new file, never a part."""
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never a part.
+
+    The file gets the usual permissions (0666 less the umask), not mkstemp's owner-only 0600.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -10,12 +10,22 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
+from icrl_bench.eval import protocols as _protocols
 from icrl_bench.eval.agents import Agent
-from icrl_bench.eval.protocols import Protocol, Setting, protocol, setting
+from icrl_bench.eval.protocols import Protocol, Setting, setting
+from icrl_bench.eval.scoring import SUCCESS_ON_TERMINATION, score
 from icrl_bench.registry import family, tasks
 
-#: families whose episodes succeed by terminating (reaching the goal, opening the door)
-SUCCESS_ON_TERMINATION = ("DarkRoomHard-v0", "KeyToDoor-v0")
+#: the arrays a prompt carries (labels such as ``optimal_actions`` would leak the task)
+PROMPT_KEYS = (
+    "observations",
+    "actions",
+    "rewards",
+    "next_observations",
+    "terminations",
+    "truncations",
+    "episode_index",
+)
 
 
 @dataclass
@@ -45,6 +55,13 @@ class EvalResult:
     prompt_dataset: list[str] = field(default_factory=list)
     prompt_sha256: list[str] = field(default_factory=list)
 
+    def metrics(self) -> dict[str, Any]:
+        """Every metric, aggregated over seeds x tasks with rliable, exactly as the leaderboard
+        computes it (:func:`icrl_bench.eval.scoring.score`): ``normalized_final``, ``nauc``,
+        ``final_return``, and ``regret`` or ``success_rate`` where defined, each a dict of
+        ``mean``, ``iqm`` and their 95% CI bounds; plus ``curve`` and ``normalized_curve``."""
+        return score(self.env_id, self.returns, self.actions, self.success)
+
 
 def _env_seeds(seed: int, n: int) -> list[int]:
     """Independent per-env seeds for an evaluation seed (no overlap between seeds)."""
@@ -58,14 +75,17 @@ def _prompts(env_id: str, st: Setting, seed: int) -> tuple[list[dict[str, np.nda
     overrides = {"episodes": st.prompt_episodes}
     dataset_id = data.generate(env_id, st.prompt_variant, "prompt", seed=seed, overrides=overrides)
     ds = data.load(dataset_id)
-    prompts = [ds.history(h) for h in range(ds.num_histories)]
+    prompts = []
+    for h in range(ds.num_histories):
+        history = ds.history(h)
+        prompts.append({k: history[k] for k in PROMPT_KEYS})
     return prompts, dataset_id, ds.sha256
 
 
 def evaluate(
     agent: Agent,
     env_id: str,
-    protocol_id: str = "online-v1",
+    protocol: str = "online-v1",
     seeds: Sequence[int] = (0, 1, 2),
     episodes: int | None = None,
 ) -> EvalResult:
@@ -74,7 +94,7 @@ def evaluate(
     Args:
         agent: a batched :class:`~icrl_bench.eval.agents.Agent`.
         env_id: a registered family.
-        protocol_id: e.g. ``"online-v1"``.
+        protocol: a protocol id, e.g. ``"online-v1"``.
         seeds: evaluation seeds; all seeds x test tasks run as one batch. Seed ``s`` alone fixes
             its envs' randomness; the agent's own stream is seeded from the whole list
             (:func:`agent_seed`), so the same list always gives the same returns.
@@ -84,8 +104,8 @@ def evaluate(
         The raw returns (and regret or success where the family defines them).
     """
     spec = family(env_id)
-    proto = protocol(protocol_id)
-    st = setting(spec.name, protocol_id)
+    proto = _protocols.protocol(protocol)
+    st = setting(spec.name, protocol)
     n_episodes = int(episodes or st.episodes)
     test = list(tasks(spec.name).test)
     bandit = "Bandit" in spec.name

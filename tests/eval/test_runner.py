@@ -11,6 +11,7 @@ import icrl_bench
 from icrl_bench.eval import evaluate, reference_agent, setting
 from icrl_bench.eval.agents import Agent, OracleAgent, RandomAgent
 from icrl_bench.eval.metrics import normalized
+from icrl_bench.eval.runner import PROMPT_KEYS
 from icrl_bench.registry import reference_returns, tasks
 
 GRIDS = [s.name for s in icrl_bench.FAMILIES if "Bandit" not in s.name]
@@ -104,6 +105,9 @@ def test_offline_prompt_comes_from_the_test_task() -> None:
     for h, prompt in enumerate(agent.prompts):
         assert len(prompt["actions"]) == 20  # one full random episode of the task
         assert np.array_equal(prompt["actions"], ds.history(h)["actions"])
+        # labels that would reveal the task (optimal actions, task index) are not passed on
+        assert set(prompt) == set(PROMPT_KEYS)
+        assert "optimal_actions" not in prompt and "task_index" not in prompt
 
 
 def test_success_recorded_on_sparse_families() -> None:
