@@ -270,6 +270,32 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+BASELINES = ("ad", "dpt")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a baseline on a dataset and write its checkpoint directory."""
+    import importlib
+
+    from icrl_bench.data.store import home
+
+    try:
+        from baselines.common.config import read_config
+    except ImportError:
+        raise IcrlBenchError(
+            "training needs the 'baselines' package (install icrl-bench from a checkout)"
+        ) from None
+    spec = family(args.task)
+    raw = read_config(args.method, spec.name, args.config, args.set, args.smoke)
+    out = args.out or str(
+        home() / "checkpoints" / args.method / spec.name / args.dataset.replace("/", "__")
+    )
+    module = importlib.import_module(f"baselines.{args.method}")
+    path = module.train(spec.env_id, args.dataset, raw, out, progress=not args.no_progress)
+    print(f"checkpoint: {path}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Probability of improvement of result A over result B on their track's headline."""
     from icrl_bench.eval.metrics import probability_of_improvement
@@ -382,6 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_eval.add_argument("--notes", default="", help="free text shown on the leaderboard")
     p_eval.set_defaults(func=cmd_evaluate)
+
+    p_train = sub.add_parser("train", help="train a baseline on a dataset")
+    p_train.add_argument("method", choices=BASELINES)
+    p_train.add_argument("--task", required=True, help="e.g. icrl_bench/DarkRoom-v0")
+    p_train.add_argument("--dataset", required=True, help="a dataset id (icrl-bench data list)")
+    p_train.add_argument("--config", default=None, help="a config file (default: the shipped one)")
+    p_train.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. train.lr=1e-3"
+    )
+    p_train.add_argument("--smoke", action="store_true", help="apply the config's smoke budget")
+    p_train.add_argument("--out", default=None, help="checkpoint directory")
+    p_train.add_argument("--no-progress", action="store_true")
+    p_train.set_defaults(func=cmd_train)
 
     p_sub = sub.add_parser("submit", help="validate results files and append them to tracks")
     p_sub.add_argument("results", nargs="+")

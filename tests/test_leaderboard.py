@@ -454,3 +454,29 @@ def test_compare_reports_probability_of_improvement(
     bandit = _write(_doc("random", "BernoulliBandit-v0"), tmp_path / "bandit.json")
     assert main(["compare", str(oracle), str(bandit)]) == 2
     assert "different tracks" in capsys.readouterr().err
+
+
+def test_number_spellings_and_bandit_noise_do_not_make_a_new_result(
+    grid_doc: Doc, bandit_doc: Doc, board: Path, tmp_path: Path
+) -> None:
+    doc = copy.deepcopy(grid_doc)
+    doc["method"] = "existing"
+    doc["returns"][0][0][0] = -0.0 if doc["returns"][0][0][0] == 0 else doc["returns"][0][0][0]
+    _assert_rejected(_write(doc, tmp_path / "negzero.json"), board, "result_id")
+    # a bandit result is its pulls: nudging the sampled returns is the same result
+    doc = copy.deepcopy(bandit_doc)
+    doc["returns"] = (np.asarray(doc["returns"]) + 0.5).tolist()
+    _assert_rejected(_write(doc, tmp_path / "nudged.json"), board, "result_id")
+
+
+def test_oversized_claims_and_non_finite_config_are_named(
+    grid_doc: Doc, board: Path, tmp_path: Path
+) -> None:
+    doc = copy.deepcopy(grid_doc)
+    doc["method"] = "claims"
+    doc["aggregates"] = {"nauc": {"mean": 10**400}}
+    _assert_rejected(_write(doc, tmp_path / "huge.json"), board, "aggregates.nauc.mean")
+    doc = copy.deepcopy(grid_doc)
+    doc["method"] = "nanconfig"
+    doc["config"] = {"lr": float("nan")}
+    _assert_rejected(_write(doc, tmp_path / "nan.json"), board, "config")

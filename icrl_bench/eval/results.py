@@ -159,7 +159,7 @@ def result_id(
     env_id: str,
     protocol: str,
     seeds: Sequence[int],
-    returns: np.ndarray,
+    returns: np.ndarray | None,
     actions: np.ndarray | None = None,
 ) -> str:
     """The content id of a result: a hash of its method, track, seeds and raw data.
@@ -167,13 +167,16 @@ def result_id(
     It is taken over the numbers, not their JSON spelling: seeds are sorted (with the arrays
     reordered to match), returns hashed as float64 and arms as int64. Two files with the same raw
     numbers for the same method and track therefore have the same id however they are written,
-    which is how the leaderboard refuses duplicates.
+    which is how the leaderboard refuses duplicates. Bandit results pass ``returns=None``: they
+    are scored from their pulls alone.
     """
     order = np.argsort(np.asarray(seeds, dtype=np.int64), kind="stable")
     digest = hashlib.sha256()
     head = [method, method_version, env_id, protocol, [int(seeds[i]) for i in order]]
     digest.update(canonical_json(head).encode())
-    digest.update(np.ascontiguousarray(np.asarray(returns, "<f8")[order]).tobytes())
+    if returns is not None:
+        # + 0.0 turns -0.0 into 0.0: the same number, the same bytes
+        digest.update(np.ascontiguousarray(np.asarray(returns, "<f8")[order] + 0.0).tobytes())
     if actions is not None:
         digest.update(np.ascontiguousarray(np.asarray(actions, "<i8")[order]).tobytes())
     return digest.hexdigest()[:16]

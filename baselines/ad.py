@@ -1,0 +1,251 @@
+"""Algorithm Distillation (AD; Laskin et al., 2022), with AD-epsilon's data (Zisman et al., 2023).
+
+AD trains a causal transformer on windows of learning histories that span several episodes, to
+predict the next action of the source learner. Because the windows cross episode boundaries, the
+model learns the learner's improvement itself; at evaluation it acts from its own accumulated
+context (``online-v1``), keeping a rolling window of ``context`` transitions, and improves in
+context with frozen weights.
+
+Attention is windowed: each token sees the ``context`` transitions up to itself, in training and
+at evaluation, where a sliding KV cache carries the trial along exactly.
+
+Tokens (``Config.tokens``):
+
+* ``"transition"``: one token per step, ``emb(s_t) + emb(a_{t-1}) + emb(r_{t-1})``; the action
+  ``a_t`` is read from that token. Training windows hold ``context + 1`` transitions so that the
+  first token has its real previous action and reward. The first step of a trial has no previous
+  action: it uses the action table's extra "none" row.
+* ``"interleaved"``: three tokens per step, ``s_t, a_t, r_t``, as in the AD-epsilon code; ``a_t``
+  is read from the ``s_t`` token.
+
+Both use the shared core (:mod:`baselines.common`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from baselines.common.agent import select, stack_prompts
+from baselines.common.checkpoint import load_weights
+from baselines.common.config import build
+from baselines.common.data import WindowSampler
+from baselines.common.device import pick_device
+from baselines.common.embed import TransitionEmbedder
+from baselines.common.pipeline import fit
+from baselines.common.trainer import Batch
+from baselines.common.transformer import CausalTransformer, KVCache
+
+METHOD = "ad"
+VERSION = "1"
+
+
+@dataclass
+class Config:
+    """AD hyperparameters (training settings are in ``TrainConfig``).
+
+    Attributes:
+        context: transitions in the model's window, in training and at evaluation (AD-epsilon:
+            80 on Dark Room, i.e. 4 episodes of 20 steps).
+        tokens: ``"transition"`` or ``"interleaved"`` (see the module docstring).
+        d_model: token width.
+        n_layers: transformer blocks (AD-epsilon: 4).
+        n_heads: attention heads (AD-epsilon: 4).
+        dropout: dropout in attention, residual branches and the feed-forward block.
+        label_smoothing: of the cross-entropy (AD-epsilon: 0).
+        action_selection: ``"argmax"`` (AD-epsilon evaluates the mode) or ``"sample"``.
+        device: ``"auto"`` (CUDA, MPS, CPU) or a device name.
+    """
+
+    context: int = 80
+    tokens: str = "transition"
+    d_model: int = 64
+    n_layers: int = 4
+    n_heads: int = 4
+    dropout: float = 0.1
+    label_smoothing: float = 0.0
+    action_selection: str = "argmax"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.tokens not in ("transition", "interleaved"):
+            raise ValueError(f"tokens must be 'transition' or 'interleaved', got {self.tokens!r}")
+        if self.action_selection not in ("argmax", "sample"):
+            raise ValueError("action_selection must be 'argmax' or 'sample'")
+        if self.context < 1:
+            raise ValueError("context must be at least 1")
+
+
+class ADModel(nn.Module):
+    """Embeddings, the shared causal transformer and an action head."""
+
+    def __init__(self, cfg: Config, obs_info: dict[str, Any], act_info: dict[str, Any]) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed = TransitionEmbedder(obs_info, act_info, cfg.d_model, parts=3)
+        self.tokens_per_step = 1 if cfg.tokens == "transition" else 3
+        self.core = CausalTransformer(
+            cfg.d_model,
+            cfg.n_layers,
+            cfg.n_heads,
+            cfg.dropout,
+            window=cfg.context * self.tokens_per_step,
+        )
+        self.head = nn.Linear(cfg.d_model, int(act_info["n"]))
+        self.none_action = self.embed.action.none_index
+
+    def step_tokens(self, obs: Tensor, prev_action: Tensor, prev_reward: Tensor) -> Tensor:
+        """``"transition"`` tokens ``[B, T, d]`` of ``(s_t, a_{t-1}, r_{t-1})``."""
+        e = self.embed
+        return e.obs(obs) + e.action(prev_action) + e.rewards(prev_reward)
+
+    def sequence(self, obs: Tensor, actions: Tensor, rewards: Tensor) -> Tensor:
+        """``"interleaved"`` tokens ``[B, 3T, d]``: ``s_0, a_0, r_0, s_1, ...``."""
+        e = self.embed
+        return e.interleave(e.obs(obs), e.action(actions), e.rewards(rewards))
+
+    def forward(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Training forward over windows: ``(logits [B, T, A], targets [B, T])``."""
+        obs, act, rew = batch["observations"], batch["actions"], batch["rewards"]
+        if self.cfg.tokens == "transition":
+            x = self.step_tokens(obs[:, 1:], act[:, :-1], rew[:, :-1])
+            return self.head(self.core(x)), act[:, 1:]
+        h = self.core(self.sequence(obs, act, rew))
+        return self.head(h[:, 0::3]), act
+
+
+def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, Mapping[str, float]]:
+    """Cross-entropy of the next action over every position of every window."""
+    assert isinstance(model, ADModel)
+    logits, targets = model(batch)
+    loss = F.cross_entropy(
+        logits.flatten(0, 1), targets.flatten().long(), label_smoothing=model.cfg.label_smoothing
+    )
+    acc = (logits.argmax(-1) == targets).float().mean()
+    return loss, {"accuracy": float(acc)}
+
+
+def _sampler(cfg: Config, ds: Any, batch_size: int, device: torch.device) -> Any:
+    length = cfg.context + (1 if cfg.tokens == "transition" else 0)
+    windows = WindowSampler(ds, length, device)
+    return lambda rng: windows(batch_size, rng)
+
+
+def train(
+    env_id: str, dataset_id: str, raw: dict[str, Any], out_dir: str | Path, progress: bool = True
+) -> Path:
+    """Train AD on a dataset of learning histories; returns the checkpoint directory."""
+    return fit(
+        METHOD,
+        VERSION,
+        Config,
+        env_id,
+        dataset_id,
+        raw,
+        out_dir,
+        make_model=lambda cfg, o, a: ADModel(cfg, o, a),
+        make_sampler=_sampler,
+        loss_fn=loss_fn,
+        tokens_per_sequence=lambda cfg: cfg.context,
+        progress=progress,
+    )
+
+
+class ADAgent:
+    """AD acting from its own accumulated context, batched over trials.
+
+    Its context is a KV cache trimmed to the attention window; ``reset`` clears it (and encodes
+    a prompt when the protocol gives one).
+    """
+
+    name = METHOD
+
+    def __init__(self, model: ADModel) -> None:
+        self.model = model.eval()
+        self.cfg = model.cfg
+        self.device = next(model.parameters()).device
+        self.generator = torch.Generator().manual_seed(0)
+        self.cache = KVCache()
+        self.prev_action: Tensor | None = None
+        self.prev_reward: Tensor | None = None
+
+    def seed(self, seed: int) -> None:
+        """Seed the action sampling stream."""
+        self.generator.manual_seed(seed)
+
+    def _t(self, x: Any, dtype: torch.dtype | None = None) -> Tensor:
+        """A tensor on the model's device (observations keep their dtype: the embedding casts)."""
+        return torch.as_tensor(np.asarray(x), dtype=dtype, device=self.device)
+
+    @torch.no_grad()
+    def reset(
+        self, num_envs: int, prompts: Sequence[Mapping[str, np.ndarray]] | None = None
+    ) -> None:
+        """Clear the context of ``num_envs`` trials; encode the prompts if given."""
+        self.cache = KVCache()
+        none = torch.full((num_envs,), self.model.none_action, device=self.device)
+        self.prev_action, self.prev_reward = none, torch.zeros(num_envs, device=self.device)
+        p = stack_prompts(prompts, self.cfg.context) if prompts else None
+        if p is None:
+            return
+        obs = self._t(p["observations"])
+        act = self._t(p["actions"], torch.long)
+        rew = self._t(p["rewards"], torch.float32)
+        if self.cfg.tokens == "transition":
+            prev_a = torch.cat([none[:, None], act[:, :-1]], dim=1)
+            prev_r = torch.cat([torch.zeros_like(rew[:, :1]), rew[:, :-1]], dim=1)
+            self.model.core(self.model.step_tokens(obs, prev_a, prev_r), cache=self.cache)
+        else:
+            self.model.core(self.model.sequence(obs, act, rew), cache=self.cache)
+        self.prev_action, self.prev_reward = act[:, -1], rew[:, -1]
+
+    @torch.no_grad()
+    def logits(self, obs: np.ndarray) -> Tensor:
+        """Action logits ``[B, A]`` for the current observations (appends their tokens)."""
+        o = self._t(obs)[:, None]
+        assert self.prev_action is not None and self.prev_reward is not None
+        if self.cfg.tokens == "transition":
+            x = self.model.step_tokens(o, self.prev_action[:, None], self.prev_reward[:, None])
+        else:
+            e = self.model.embed
+            x = e.obs(o) + e.kind.weight[0]
+        return self.model.head(self.model.core(x, cache=self.cache)[:, -1])
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Choose actions from the context (argmax or sampled, per the config)."""
+        return select(self.logits(obs), self.cfg.action_selection, self.generator)
+
+    @torch.no_grad()
+    def observe(
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> None:
+        """Remember the step: its action and reward enter the next token(s)."""
+        a = self._t(action, torch.long)
+        r = self._t(reward, torch.float32)
+        if self.cfg.tokens == "interleaved":
+            e = self.model.embed
+            x = torch.stack([e.action(a) + e.kind.weight[1], e.rewards(r) + e.kind.weight[2]], 1)
+            self.model.core(x, cache=self.cache)
+        self.prev_action, self.prev_reward = a, r
+
+
+def load_agent_from(ckpt_dir: Path, meta: dict[str, Any]) -> ADAgent:
+    """Rebuild the agent of a checkpoint directory."""
+    model_cfg = dict(meta["config"]["model"])
+    cfg = build(Config, model_cfg, "model")
+    model = ADModel(cfg, meta["observation_space"], meta["action_space"])
+    load_weights(model, ckpt_dir)
+    return ADAgent(model.to(pick_device(cfg.device)))

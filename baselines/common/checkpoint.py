@@ -1,0 +1,146 @@
+"""Checkpoint directories: weights, the resolved config, and loading an agent back.
+
+A checkpoint directory holds:
+
+* ``checkpoint.json``: ``format`` (:data:`FORMAT`), ``method``, ``version``, the env id, the
+  training dataset's id and sha256, the observation and action spaces, and the fully resolved
+  config;
+* ``model.pt``: the weights (a state dict; loaded with ``torch.load(weights_only=True)``);
+* ``train_state.pt`` and ``log.jsonl``: the trainer's resumable state and loss log.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from icrl_bench.errors import IcrlBenchError
+
+#: the checkpoint format this code writes and reads
+FORMAT = "icrl-bench-checkpoint-1"
+#: method name -> module defining ``load_agent_from(ckpt_dir, meta, env_id)``
+METHODS = {"ad": "baselines.ad", "dpt": "baselines.dpt"}
+
+
+class CheckpointError(IcrlBenchError):
+    """A checkpoint directory is missing, corrupted or not one of ours."""
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same directory, then rename over ``path``."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_state(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)`` with a one-line error on failure."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing") from None
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a valid weights file ({first[:160]})") from None
+
+
+def load_weights(model: torch.nn.Module, ckpt_dir: Path) -> None:
+    """Load ``model.pt`` into ``model``; a file that does not fit the model is a clear error."""
+    state = load_state(ckpt_dir / "model.pt")
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{ckpt_dir}/model.pt does not fit the model ({first[:160]})"
+        ) from None
+
+
+def write_meta(out_dir: Path, meta: dict[str, Any]) -> None:
+    """Write ``checkpoint.json`` (``format`` is added)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"format": FORMAT, **meta}, indent=2, sort_keys=True) + "\n"
+    (out_dir / "checkpoint.json").write_text(text)
+
+
+def read_meta(ckpt_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check ``checkpoint.json``.
+
+    Raises:
+        CheckpointError: not a directory, no or unreadable metadata, or a foreign format.
+    """
+    path = Path(ckpt_dir)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: not a checkpoint directory")
+    try:
+        meta = json.loads((path / "checkpoint.json").read_text())
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"{path}: no checkpoint.json (not an icrl-bench checkpoint)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}/checkpoint.json: unreadable ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise CheckpointError(f"{path}: format {found!r} is not {FORMAT!r}")
+    if meta.get("method") not in METHODS:
+        raise CheckpointError(f"{path}: unknown method {meta.get('method')!r}")
+    return meta
+
+
+@dataclass
+class LoadedAgent:
+    """What ``icrl-bench evaluate --agent CHECKPOINT`` needs.
+
+    Attributes:
+        agent: the batched agent.
+        method: its leaderboard name.
+        version: the method's version.
+        config: the resolved config (stored in the results file with its hash).
+        dataset: ``{"id", "sha256"}`` of the training dataset.
+    """
+
+    agent: Any
+    method: str
+    version: str
+    config: dict[str, Any]
+    dataset: dict[str, str] | None
+
+
+def load_agent(ckpt_dir: str | os.PathLike[str], env_id: str) -> LoadedAgent:
+    """Load the agent of a checkpoint directory for evaluation on ``env_id``.
+
+    Raises:
+        CheckpointError: the checkpoint is unusable, or was trained on another family.
+    """
+    from icrl_bench.registry import family
+
+    meta = read_meta(ckpt_dir)
+    if family(env_id).env_id != meta["env_id"]:
+        raise CheckpointError(
+            f"{ckpt_dir}: trained on {meta['env_id']}, cannot evaluate on {family(env_id).env_id}"
+        )
+    module = importlib.import_module(METHODS[meta["method"]])
+    agent = module.load_agent_from(Path(ckpt_dir), meta)
+    return LoadedAgent(
+        agent=agent,
+        method=meta["method"],
+        version=str(meta["version"]),
+        config=meta["config"],
+        dataset=meta.get("dataset"),
+    )

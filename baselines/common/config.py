@@ -1,0 +1,130 @@
+"""Configs: per-family YAML files, ``smoke`` overrides and ``--set key=value`` on top.
+
+A config file ``baselines/configs/<method>/<Family>.yaml`` has the sections ``model`` (fields of
+the baseline's ``Config``), ``train`` (fields of :class:`~baselines.common.trainer.TrainConfig`),
+``smoke`` (overrides of both, for tests and the quickstart) and ``source`` (where the numbers
+come from). Keys are checked against the dataclasses: an unknown key or a value of the wrong type
+is a one-line :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from icrl_bench.errors import IcrlBenchError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+T = TypeVar("T")
+
+
+class ConfigError(IcrlBenchError):
+    """A config file or override is invalid."""
+
+
+def config_path(method: str, family_name: str) -> Path:
+    """The shipped config of ``method`` for a family."""
+    return CONFIG_DIR / method / f"{family_name}.yaml"
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_sets(sets: list[str]) -> dict[str, Any]:
+    """``["train.lr=1e-3", "model.d_model=32"]`` -> nested overrides (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.lr=1e-3")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: value is not valid YAML") from None
+        node = out
+        *parents, last = key.strip().split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return out
+
+
+def read_config(
+    method: str,
+    family_name: str,
+    file: str | os.PathLike[str] | None = None,
+    sets: list[str] | None = None,
+    smoke: bool = False,
+) -> dict[str, Any]:
+    """The raw config: the file (default the shipped one), then ``smoke``, then ``sets``."""
+    path = Path(file) if file else config_path(method, family_name)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"no config {path} (no {method} config for {family_name})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config must be a mapping")
+    unknown = set(raw) - {"model", "train", "smoke", "source"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown section {sorted(unknown)[0]!r}")
+    cfg = {"model": raw.get("model") or {}, "train": raw.get("train") or {}}
+    if smoke:
+        cfg = _merge(cfg, raw.get("smoke") or {})
+    cfg = _merge(cfg, parse_sets(sets or []))
+    cfg["source"] = raw.get("source", "")
+    return cfg
+
+
+def build(cls: type[T], values: dict[str, Any], section: str) -> T:
+    """Instantiate dataclass ``cls`` from ``values``, checking names and types."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    defaults = cls()
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(f"unknown config key '{section}.{key}'")
+        default = getattr(defaults, key)
+        kwargs[key] = _coerce(f"{section}.{key}", value, default)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{section}: {exc}") from None
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{name}' must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config key '{name}' must be an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"config key '{name}' must be a number, got {value!r}")
+        return float(value)
+    if isinstance(default, tuple):
+        if not isinstance(value, list | tuple) or len(value) != len(default):
+            raise ConfigError(f"config key '{name}' must be a list of {len(default)} numbers")
+        return tuple(float(v) for v in value)
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"config key '{name}' must be a string, got {value!r}")
+    return value
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass as plain JSON-able data (tuples become lists)."""
+    out = dataclasses.asdict(obj)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}

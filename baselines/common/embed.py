@@ -1,0 +1,86 @@
+"""Embeddings of observations, actions and rewards, and the two tokenisations.
+
+* ``"transition"``: one token per transition, the sum of its parts' embeddings (AD-epsilon's
+  ``(s_t, a_{t-1}, r_{t-1})`` token; DPT's ``(s, a, r, s')`` context token).
+* ``"interleaved"``: one token per part, ``s_0, a_0, r_0, s_1, ...`` (AD's original layout and
+  Decision Transformer's), each part tagged with a learned type embedding.
+
+Discrete spaces use lookup tables; continuous ones a linear map of the flattened value. Action
+tables carry one extra row, :attr:`SpaceEmbedding.none_index`, for "no previous action".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+
+def space_info(space: gym.Space[Any]) -> dict[str, Any]:
+    """A JSON-serialisable description of a space (stored in checkpoints)."""
+    if isinstance(space, gym.spaces.Discrete):
+        return {"kind": "discrete", "n": int(space.n)}
+    if isinstance(space, gym.spaces.Box):
+        return {"kind": "box", "shape": list(space.shape)}
+    raise TypeError(f"unsupported space {space}")
+
+
+class SpaceEmbedding(nn.Module):
+    """Embed values of one space into ``d_model``.
+
+    Args:
+        info: :func:`space_info` of the space.
+        d_model: output width.
+        with_none: add a "none" entry (discrete: an extra row; continuous: the zero vector).
+    """
+
+    def __init__(self, info: dict[str, Any], d_model: int, with_none: bool = False) -> None:
+        super().__init__()
+        self.discrete = info["kind"] == "discrete"
+        if self.discrete:
+            self.none_index = int(info["n"])
+            self.table = nn.Embedding(int(info["n"]) + int(with_none), d_model)
+        else:
+            self.none_index = -1
+            self.linear = nn.Linear(int(np.prod(info["shape"])), d_model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[B, T] (int) or [B, T, ...] (float) -> [B, T, d_model]``."""
+        if self.discrete:
+            return self.table(x.long())
+        return self.linear(x.flatten(2).float())
+
+
+class TransitionEmbedder(nn.Module):
+    """Embeddings of every part of a transition, plus type tags for interleaving.
+
+    Args:
+        obs_info: :func:`space_info` of the observation space.
+        act_info: :func:`space_info` of the action space.
+        d_model: token width.
+        parts: how many type tags to learn (interleaved layouts and special tokens).
+    """
+
+    def __init__(
+        self, obs_info: dict[str, Any], act_info: dict[str, Any], d_model: int, parts: int = 4
+    ) -> None:
+        super().__init__()
+        self.obs = SpaceEmbedding(obs_info, d_model)
+        self.next_obs = SpaceEmbedding(obs_info, d_model)
+        self.action = SpaceEmbedding(act_info, d_model, with_none=True)
+        self.reward = nn.Linear(1, d_model)
+        self.kind = nn.Embedding(parts, d_model)
+
+    def rewards(self, r: Tensor) -> Tensor:
+        """``[B, T] -> [B, T, d_model]``."""
+        return self.reward(r.float().unsqueeze(-1))
+
+    def interleave(self, *tokens: Tensor) -> Tensor:
+        """``k`` tensors ``[B, T, d]`` -> ``[B, k*T, d]``, tagged with type ``0..k-1``, in the
+        order ``t0[0], t1[0], ..., t0[1], ...``."""
+        tagged = [tok + self.kind.weight[i] for i, tok in enumerate(tokens)]
+        b, t, d = tagged[0].shape
+        return torch.stack(tagged, dim=2).reshape(b, len(tokens) * t, d)
