@@ -326,10 +326,13 @@ def cmd_leaderboard_render(args: argparse.Namespace) -> int:
 
 # -- quickstart --------------------------------------------------------------------------------
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    """The main job on DarkRoom-v0: evaluate the reference agents under online-v1, submit them to
-    a fresh leaderboard and print the rendered table."""
+    """The main job on DarkRoom-v0, end to end: the reference agents under online-v1, then a
+    smoke ``ad-eps`` dataset, a small AD trained on it and evaluated the same way; every result
+    is submitted to a fresh leaderboard, whose rendered table is printed."""
     import shutil
+    import time
 
+    from icrl_bench import data
     from icrl_bench.data.store import home
     from icrl_bench.leaderboard import render, submit
 
@@ -339,20 +342,62 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     board = work / "leaderboards"
     seeds = list(range(args.seeds))
     out = _console()
+    start = time.perf_counter()
     out.print(
         f"quickstart: {env_id}, online-v1, {len(tasks(env_id).test)} test tasks x "
         f"{args.seeds} seeds"
     )
-    for agent in ("random", "oracle", "qlearning"):
+    agents = ["random", "oracle", "qlearning"]
+    for agent in agents:
         path, _, summary = evaluate_to_file(
             agent, env_id, "online-v1", seeds, str(work / "results" / f"{agent}.json")
         )
         submit(path, board)
         out.print(f"  {agent:>9}: {_summary_line(summary)}")
+    if not args.no_train:
+        dataset = data.generate("DarkRoom-v0", "ad-eps", "smoke", seed=0)
+        out.print(f"dataset {dataset}; training AD ({args.ad_steps} steps)")
+        try:
+            from baselines import ad
+            from baselines.common.config import read_config
+        except ImportError:
+            raise IcrlBenchError(
+                "the AD step needs the 'baselines' package (install from a checkout, or pass "
+                "--no-train)"
+            ) from None
+        sets = [f"train.steps={args.ad_steps}", *QUICKSTART_AD]
+        raw = read_config("ad", "DarkRoom-v0", sets=sets, smoke=True)
+        ckpt = ad.train(env_id, dataset, raw, work / "checkpoints" / "ad", progress=True)
+        path, _, summary = evaluate_to_file(
+            str(ckpt),
+            env_id,
+            "online-v1",
+            seeds,
+            str(work / "results" / "ad.json"),
+            notes="quickstart budget",
+        )
+        submit(path, board)
+        out.print(f"  {'ad':>9}: {_summary_line(summary)}")
     readme = render(board, work / "plots")
-    out.print(f"\nleaderboard ({readme}):\n")
+    out.print(f"\nleaderboard ({readme}), {time.perf_counter() - start:.0f} s:\n")
     out.print(readme.read_text(), markup=False)
     return 0
+
+
+#: the quickstart's AD budget on top of the config's smoke section (a few minutes on 2 cores)
+QUICKSTART_AD = [
+    "model.context=40",
+    "model.d_model=32",
+    "model.n_layers=2",
+    "model.n_heads=2",
+    # a briefly trained model imitates the noisy demonstrator best by sampling, not argmax
+    "model.action_selection=sample",
+    "train.batch_size=32",
+    "train.lr=1e-3",
+    "train.warmup_steps=50",
+    "train.checkpoint_every=500",
+    "train.log_every=50",
+]
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -446,6 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_quick = sub.add_parser("quickstart", help="run the main job end to end on DarkRoom-v0")
     p_quick.add_argument("--seeds", type=_positive_int, default=3)
+    p_quick.add_argument(
+        "--ad-steps", type=_positive_int, default=1500, help="AD training steps (default 1500)"
+    )
+    p_quick.add_argument("--no-train", action="store_true", help="reference agents only")
     p_quick.set_defaults(func=cmd_quickstart)
     return parser
 

@@ -24,13 +24,17 @@ def test_tasks_show_prints_spec_and_docs(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_quickstart_evaluates_submits_and_renders(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["quickstart"]) == 0
+    assert main(["quickstart", "--ad-steps", "20"]) == 0
     out = capsys.readouterr().out
     assert "DarkRoom-v0\\_\\_online-v1" in out
     rows = [line for line in out.splitlines() if line.startswith("| ") and " v1 |" in line]
-    # The rendered table is sorted by the headline: oracle (normalised 1) first, random last.
-    assert [row.split("|")[2].strip() for row in rows] == ["oracle v1", "qlearning v1", "random v1"]
-    assert "| 1.000 [1.000, 1.000] |" in rows[0]
+    methods = [row.split("|")[2].strip() for row in rows]
+    # sorted by the headline: the oracle (normalised 1) first, Q-learning above random
+    assert sorted(methods) == ["ad v1", "oracle v1", "qlearning v1", "random v1"]
+    assert methods[0] == "oracle v1" and "| 1.000 [1.000, 1.000] |" in rows[0]
+    assert methods.index("qlearning v1") < methods.index("random v1")
+    ad_row = rows[methods.index("ad v1")]
+    assert "DarkRoom-v0/ad-eps-v0/smoke-seed0" in ad_row and "quickstart budget" in ad_row
 
 
 def test_bad_id_is_one_line_and_nonzero() -> None:

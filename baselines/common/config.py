@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from icrl_bench.errors import IcrlBenchError
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 T = TypeVar("T")
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 class ConfigError(IcrlBenchError):
@@ -50,6 +52,8 @@ def parse_sets(sets: list[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             raise ConfigError(f"--set {item!r}: value is not valid YAML") from None
+        if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads "1e-3" (no dot) as a string
         node = out
         *parents, last = key.strip().split(".")
         for p in parents:
