@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from baselines.common.agent import select, stack_prompts
+from baselines.common.agent import TransformerAgent, stack_prompts
 from baselines.common.checkpoint import load_weights
 from baselines.common.config import build
 from baselines.common.data import WindowSampler
@@ -158,7 +158,7 @@ def train(
     )
 
 
-class ADAgent:
+class ADAgent(TransformerAgent):
     """AD acting from its own accumulated context, batched over trials.
 
     Its context is a KV cache trimmed to the attention window; ``reset`` clears it (and encodes
@@ -168,21 +168,10 @@ class ADAgent:
     name = METHOD
 
     def __init__(self, model: ADModel) -> None:
-        self.model = model.eval()
-        self.cfg = model.cfg
-        self.device = next(model.parameters()).device
-        self.generator = torch.Generator().manual_seed(0)
-        self.cache = KVCache()
+        super().__init__(model)
+        self.model: ADModel = model
         self.prev_action: Tensor | None = None
         self.prev_reward: Tensor | None = None
-
-    def seed(self, seed: int) -> None:
-        """Seed the action sampling stream."""
-        self.generator.manual_seed(seed)
-
-    def _t(self, x: Any, dtype: torch.dtype | None = None) -> Tensor:
-        """A tensor on the model's device (observations keep their dtype: the embedding casts)."""
-        return torch.as_tensor(np.asarray(x), dtype=dtype, device=self.device)
 
     @torch.no_grad()
     def reset(
@@ -217,10 +206,6 @@ class ADAgent:
             e = self.model.embed
             x = e.obs(o) + e.kind.weight[0]
         return self.model.head(self.model.core(x, cache=self.cache)[:, -1])
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Choose actions from the context (argmax or sampled, per the config)."""
-        return select(self.logits(obs), self.cfg.action_selection, self.generator)
 
     @torch.no_grad()
     def observe(

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from baselines.common.agent import select, stack_prompts
+from baselines.common.agent import TransformerAgent, stack_prompts
 from baselines.common.checkpoint import load_weights
 from baselines.common.config import build
 from baselines.common.data import WindowSampler
@@ -177,26 +177,15 @@ def train(
     )
 
 
-class DPTAgent:
+class DPTAgent(TransformerAgent):
     """DPT acting from a context of transitions held in a sliding KV cache, batched."""
 
     name = METHOD
 
     def __init__(self, model: DPTModel) -> None:
-        self.model = model.eval()
-        self.cfg = model.cfg
-        self.device = next(model.parameters()).device
-        self.generator = torch.Generator().manual_seed(0)
-        self.cache = KVCache()
+        super().__init__(model)
+        self.model: DPTModel = model
         self.prompted = False
-
-    def seed(self, seed: int) -> None:
-        """Seed the action sampling stream."""
-        self.generator.manual_seed(seed)
-
-    def _t(self, x: Any, dtype: torch.dtype | None = None) -> Tensor:
-        """A tensor on the model's device (observations keep their dtype: the embedding casts)."""
-        return torch.as_tensor(np.asarray(x), dtype=dtype, device=self.device)
 
     @torch.no_grad()
     def _append(self, obs: Any, actions: Any, rewards: Any, next_obs: Any) -> None:
@@ -224,10 +213,6 @@ class DPTAgent:
         q = self.model.query_tokens(self._t(obs)[:, None])
         h = self.model.core(q, cache=self.cache, store=False)
         return self.model.head(h[:, -1])
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Sample (or argmax) the predicted optimal action."""
-        return select(self.logits(obs), self.cfg.action_selection, self.generator)
 
     def observe(
         self,

@@ -4,10 +4,13 @@ action selection."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from baselines.common.transformer import KVCache
 
 
 def select(logits: Tensor, mode: str, generator: torch.Generator) -> np.ndarray:
@@ -31,3 +34,36 @@ def stack_prompts(
         return None
     names = ("observations", "actions", "rewards", "next_observations")
     return {k: np.stack([np.asarray(p[k])[len(p[k]) - n :] for p in prompts]) for k in names}
+
+
+class TransformerAgent:
+    """Base of the transformer agents: the frozen model, its KV cache, the sampling stream.
+
+    Subclasses define ``reset``, ``logits(obs)`` and ``observe``; ``act`` turns the logits into
+    actions per ``cfg.action_selection``.
+    """
+
+    name = "transformer"
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model.eval()
+        self.cfg: Any = model.cfg
+        self.device = next(model.parameters()).device
+        self.generator = torch.Generator().manual_seed(0)
+        self.cache = KVCache()
+
+    def seed(self, seed: int) -> None:
+        """Seed the action sampling stream (the runner calls this before a trial)."""
+        self.generator.manual_seed(seed)
+
+    def _t(self, x: Any, dtype: torch.dtype | None = None) -> Tensor:
+        """A tensor on the model's device (observations keep their dtype: the embedding casts)."""
+        return torch.as_tensor(np.asarray(x), dtype=dtype, device=self.device)
+
+    def logits(self, obs: np.ndarray) -> Tensor:
+        """Action logits ``[B, A]`` for the current observations."""
+        raise NotImplementedError
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Choose actions from the logits (argmax or sampled, per the config)."""
+        return select(self.logits(obs), self.cfg.action_selection, self.generator)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,8 +86,7 @@ def fit(
     seed_everything(tcfg.seed)
     model = make_model(cfg, obs_info, act_info).to(device)
     sample = make_sampler(cfg, ds, tcfg.batch_size, device)
-    start = time.perf_counter()
-    log = train(
+    train(
         model,
         sample,
         loss_fn,
@@ -97,6 +95,4 @@ def fit(
         progress=progress,
         tokens_per_batch=tcfg.batch_size * tokens_per_sequence(cfg),
     )
-    if log:
-        log[-1]["wall_s"] = time.perf_counter() - start
     return out
