@@ -13,7 +13,7 @@ from gymnasium.vector import AutoresetMode
 from icrl_bench.eval import protocols as _protocols
 from icrl_bench.eval.agents import Agent
 from icrl_bench.eval.protocols import Protocol, Setting, setting
-from icrl_bench.eval.scoring import SUCCESS_ON_TERMINATION, score
+from icrl_bench.eval.scoring import SUCCESS_ON_TERMINATION
 from icrl_bench.registry import family, tasks
 
 #: the arrays a prompt carries (labels such as ``optimal_actions`` would leak the task)
@@ -60,6 +60,8 @@ class EvalResult:
         computes it (:func:`icrl_bench.eval.scoring.score`): ``normalized_final``, ``nauc``,
         ``final_return``, and ``regret`` or ``success_rate`` where defined, each a dict of
         ``mean``, ``iqm`` and their 95% CI bounds; plus ``curve`` and ``normalized_curve``."""
+        from icrl_bench.eval.scoring import score  # imports rliable: only when scores are asked
+
         return score(self.env_id, self.returns, self.actions, self.success)
 
 

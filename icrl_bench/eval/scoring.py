@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from icrl_bench.eval import metrics
 from icrl_bench.registry import family, reference_returns, tasks
 
 #: families whose episodes succeed by terminating (reaching the goal, opening the door)
@@ -72,6 +71,8 @@ def score(
         actions: bandits: ``[seeds, tasks, horizon]`` pulled arms.
         success: ``[seeds, tasks, episodes]`` 0/1 where the family defines success.
     """
+    from icrl_bench.eval import metrics  # rliable is heavy: imported when scores are asked
+
     ref = reference_returns(env_id)
     regret = None
     if is_bandit(env_id):
@@ -86,6 +87,7 @@ def headline_scores(
 ) -> np.ndarray:
     """The per-run headline score ``[seeds, tasks]`` of a track, oriented so that higher is
     better: the normalised final score, or minus the cumulative regret for bandits."""
+    from icrl_bench.eval import metrics
     from icrl_bench.eval.protocols import setting
 
     headline = setting(env_id, protocol).headline
