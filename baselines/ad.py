@@ -153,7 +153,6 @@ def train(
         make_model=lambda cfg, o, a: ADModel(cfg, o, a),
         make_sampler=_sampler,
         loss_fn=loss_fn,
-        tokens_per_sequence=lambda cfg: cfg.context,
         progress=progress,
     )
 

@@ -40,7 +40,6 @@ def fit(
         [Any, Dataset, int, torch.device], Callable[[np.random.Generator], Batch]
     ],
     loss_fn: LossFn,
-    tokens_per_sequence: Callable[[Any], int],
     progress: bool = True,
 ) -> Path:
     """Train one baseline and write its checkpoint directory.
@@ -55,8 +54,8 @@ def fit(
         out_dir: the checkpoint directory (an existing run there is resumed).
         make_model: ``(cfg, obs_info, act_info) -> model``.
         make_sampler: ``(cfg, dataset, batch_size, device) -> sample(rng)``.
-        loss_fn: ``(model, batch) -> (loss, scalars)``.
-        tokens_per_sequence: transitions per sequence (for the throughput shown).
+        loss_fn: ``(model, batch) -> (loss, scalars)``. The config's ``context`` (transitions
+            per sequence) sets the throughput shown.
         progress: show a progress bar.
     """
     spec = family(env_id)
@@ -93,6 +92,6 @@ def fit(
         tcfg,
         out,
         progress=progress,
-        tokens_per_batch=tcfg.batch_size * tokens_per_sequence(cfg),
+        tokens_per_batch=tcfg.batch_size * cfg.context,  # transitions per batch
     )
     return out

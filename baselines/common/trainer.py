@@ -13,7 +13,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,11 +199,3 @@ def train(
 def _tuple(x: Any) -> Any:
     """Python's RNG state comes back from storage with lists where it had tuples."""
     return tuple(_tuple(v) for v in x) if isinstance(x, list | tuple) else x
-
-
-def batches(
-    sample: Callable[[np.random.Generator], Batch], rng: np.random.Generator
-) -> Iterator[Batch]:
-    """An endless stream of batches (for benchmarks)."""
-    while True:
-        yield sample(rng)

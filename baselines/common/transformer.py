@@ -236,11 +236,6 @@ def _init(module: nn.Module) -> None:
         nn.init.normal_(module.weight, std=0.02)
 
 
-def num_parameters(model: nn.Module) -> int:
-    """Trainable parameter count."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 __all__ = [
     "MLP",
     "Block",
@@ -248,6 +243,5 @@ __all__ = [
     "FfnFactory",
     "KVCache",
     "band_mask",
-    "num_parameters",
     "rope_angles",
 ]

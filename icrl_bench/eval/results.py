@@ -42,6 +42,13 @@ _INT_3D = {
     "minItems": 1,
     "items": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
 }
+#: a dataset a result was trained on or prompted from
+_DATASET_REF = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "sha256"],
+    "properties": {"id": _NAME | {"maxLength": 128}, "sha256": _SHA256},
+}
 _METRIC = {
     "type": "object",
     "additionalProperties": False,
@@ -84,26 +91,8 @@ RESULT_SCHEMA: dict[str, Any] = {
                 "sha256": _SHA256,
             },
         },
-        "dataset": {
-            "oneOf": [
-                {"type": "null"},
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["id", "sha256"],
-                    "properties": {"id": _NAME | {"maxLength": 128}, "sha256": _SHA256},
-                },
-            ]
-        },
-        "prompt_datasets": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["id", "sha256"],
-                "properties": {"id": _NAME | {"maxLength": 128}, "sha256": _SHA256},
-            },
-        },
+        "dataset": {"oneOf": [{"type": "null"}, _DATASET_REF]},
+        "prompt_datasets": {"type": "array", "items": _DATASET_REF},
         "seeds": {
             "type": "array",
             "minItems": 1,
