@@ -23,7 +23,7 @@ import numpy as np
 from filelock import FileLock
 from tqdm import tqdm
 
-from icrl_bench.data.sources import HISTORY_KINDS, Collected, collect
+from icrl_bench.data.sources import HISTORY_KINDS, LEARNERS, Collected, collect
 from icrl_bench.data.store import (
     ArrayWriter,
     DatasetRef,
@@ -181,9 +181,17 @@ VARIANTS: dict[str, Variant] = {
         Variant(
             "random",
             0,
-            "uniform-random rollouts",
-            "DPT (Lee et al., 2023) DarkRoom pretraining data",
+            "uniform-random rollouts from the start state",
+            "the uniform-random baseline policy (DPT's DarkRoom data is `uniform-rollin`)",
             {"grid": ("random", {}), "bandit": ("random", {})},
+        ),
+        Variant(
+            "uniform-rollin",
+            0,
+            "independent transitions from uniformly drawn states with uniform-random actions",
+            "DPT (Lee et al., 2023) DarkRoom pretraining and offline-evaluation contexts "
+            "(rollin_type 'uniform')",
+            {"grid": ("uniform-states", {})},
         ),
         Variant(
             "medium",
@@ -243,6 +251,8 @@ class Plan:
             "source": self.variant.source,
             "learner": self.learner,
             "learner_params": self.params,
+            # whether each transition starts where the previous one of its episode ended
+            "connected": not LEARNERS[self.learner].relocates,
             "scale": self.scale_name,
             "tasks": self.scale.tasks,
             "histories_per_task": self.scale.histories,

@@ -48,6 +48,9 @@ class Context:
 class Learner(ABC):
     """A batch of ``B`` independent learners, one per env."""
 
+    #: move every env to a uniform state before each step (:class:`UniformStateLearner`)
+    relocates = False
+
     def __init__(self, ctx: Context, rng: np.random.Generator) -> None:
         self.ctx = ctx
         self.rng = rng
@@ -84,6 +87,14 @@ class RandomLearner(Learner):
     def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
         """Uniform over the actions."""
         return self.rng.integers(self.ctx.num_actions, size=self.ctx.num_envs)
+
+
+class UniformStateLearner(RandomLearner):
+    """DPT's uniform roll-in: before every step the env is moved to a uniformly drawn state, then
+    a uniform-random action is taken. Consecutive transitions are independent; an "episode" is
+    ``horizon`` of them."""
+
+    relocates = True
 
 
 class OracleLearner(Learner):
@@ -362,6 +373,7 @@ HISTORY_KINDS = {0: "learner", 1: "random", 2: "medium", 3: "expert"}
 LEARNERS: dict[str, type[Learner]] = {
     "mixed": MixedLearner,
     "random": RandomLearner,
+    "uniform-states": UniformStateLearner,
     "oracle": OracleLearner,
     "noisy-oracle": NoisyOracle,
     "q-learning": QLearner,
@@ -454,6 +466,9 @@ def collect(
         alive = np.ones(n, dtype=bool)
         e = ep - record_from
         for t in range(h):
+            if agent.relocates:
+                core.place_uniform(agent.rng)
+                obs = core.observe()
             state = core.learner_state()
             optimal = core.oracle_action()
             actions = agent.act(state, optimal, (ep * h + t) / (episodes * h))

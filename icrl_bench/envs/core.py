@@ -152,6 +152,11 @@ class BatchedCore(ABC):
             )
         return arr
 
+    def place_uniform(self, rng: np.random.Generator) -> None:
+        """Move every env to a state drawn uniformly from its state space (DPT's uniform
+        roll-in). Families without a finite state space do not support it."""
+        raise NotImplementedError(f"{self.family} has no uniform state roll-in")
+
     # -- reference returns ------------------------------------------------------------------
     @abstractmethod
     def reference_returns(self, tasks: Sequence[Task]) -> dict[str, np.ndarray]:

@@ -91,6 +91,10 @@ class _GridCore(BatchedCore):
             return wanted
         return np.argmax(self.meaning == wanted[:, None], axis=1).astype(np.int64)
 
+    def place_uniform(self, rng: np.random.Generator) -> None:
+        """Put every env on a uniformly drawn cell."""
+        self.pos[:] = rng.integers(self.size, size=(self.num_envs, 2))
+
     def _check_cell(self, name: str, cell: Sequence[int]) -> None:
         if len(cell) != 2 or not all(0 <= c < self.size for c in cell):
             raise InvalidTaskError(
@@ -278,6 +282,11 @@ class KeyToDoorCore(_GridCore):
         door = self.has_key & (self.pos == self.door).all(axis=1)
         self.has_key |= pick
         return (pick | door).astype(np.float64), door
+
+    def place_uniform(self, rng: np.random.Generator) -> None:
+        """A uniform cell and a uniform key flag (a held key cannot be picked up again)."""
+        super().place_uniform(rng)
+        self.has_key[:] = rng.random(self.num_envs) < 0.5
 
     @property
     def num_learner_states(self) -> int:

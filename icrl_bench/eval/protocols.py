@@ -49,6 +49,14 @@ PROTOCOLS: dict[str, Protocol] = {
             "then E episodes (DPT offline, Meta-DT few-shot)",
         ),
         Protocol(
+            "offline-prompt-v2",
+            carry_context=True,
+            prompted=True,
+            summary="as offline-prompt-v1, but on grid families the prompt is DPT's uniform "
+            "roll-in (transitions from uniformly drawn states) instead of an episode from the "
+            "start cell",
+        ),
+        Protocol(
             "zero-shot-v1",
             carry_context=False,
             prompted=False,
@@ -121,6 +129,21 @@ def _offline(s: Setting) -> Setting:
     )
 
 
+def _offline_uniform(s: Setting) -> Setting:
+    v1 = _offline(s)
+    if s.headline == "regret":  # a bandit has one state: its uniform roll-in is the random one
+        return v1
+    return Setting(
+        episodes=v1.episodes,
+        min_seeds=v1.min_seeds,
+        headline=v1.headline,
+        source=s.source + "; prompt: one horizon of DPT's uniform roll-in on the test task "
+        "(collect_data.py rollin_type='uniform', also its offline evaluation contexts)",
+        prompt_variant="uniform-rollin",
+        prompt_episodes=1,
+    )
+
+
 def _zero_shot(s: Setting) -> Setting:
     if s.headline == "regret":
         source = (
@@ -142,6 +165,7 @@ for _spec in FAMILIES:
     _online = _BANDIT if "Bandit" in _spec.name else _ONLINE[_spec.name]
     SETTINGS[(_spec.name, "online-v1")] = _online
     SETTINGS[(_spec.name, "offline-prompt-v1")] = _offline(_online)
+    SETTINGS[(_spec.name, "offline-prompt-v2")] = _offline_uniform(_online)
     SETTINGS[(_spec.name, "zero-shot-v1")] = _zero_shot(_online)
 
 

@@ -86,6 +86,24 @@ def test_medium_expert_mixes_snapshots() -> None:
     assert set(np.unique(kind)) <= {2, 3} and (kind == 3).any() and (kind == 2).any()
 
 
+def test_uniform_rollin_draws_states_uniformly_and_independently() -> None:
+    ds = data.load(data.generate("DarkRoom10x10-v0", "uniform-rollin", "smoke"))
+    a = {k: np.asarray(v) for k, v in ds.arrays.items()}
+    cells = 100
+    counts = np.bincount(a["observations"], minlength=cells)
+    expected = len(a["observations"]) / cells
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < 99 + 5 * np.sqrt(2 * 99), chi2  # 99 dof: far from a walk from the start cell
+    # a transition does not start where the previous one ended (that would be a connected walk)
+    same_history = a["step_index"][1:] > 0
+    follows = a["observations"][1:] == a["next_observations"][:-1]
+    assert follows[same_history].mean() < 0.05
+    # one step from a uniform cell ends on the goal about once per 100 transitions (DPT: 1.1)
+    per_episode = ds.episode_returns().mean()
+    assert 0.7 < per_episode < 1.5, per_episode
+    assert (a["actions"] != a["optimal_actions"]).mean() > 0.7
+
+
 def test_bandit_variants_generate_with_labels() -> None:
     ds = data.load(data.generate("BernoulliBandit-v0", "histories", "smoke"))
     assert ds.has_optimal_actions

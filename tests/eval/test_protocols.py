@@ -10,8 +10,14 @@ import icrl_bench
 from icrl_bench.eval import PROTOCOLS, protocol, setting
 
 
-def test_three_versioned_protocols() -> None:
-    assert set(PROTOCOLS) == {"online-v1", "offline-prompt-v1", "zero-shot-v1"}
+def test_versioned_protocols() -> None:
+    assert set(PROTOCOLS) == {
+        "online-v1",
+        "offline-prompt-v1",
+        "offline-prompt-v2",
+        "zero-shot-v1",
+    }
+    assert protocol("offline-prompt-v2").prompted
     assert protocol("online-v1").carry_context and not protocol("online-v1").prompted
     assert protocol("offline-prompt-v1").prompted
     assert not protocol("zero-shot-v1").carry_context
@@ -40,3 +46,12 @@ def test_published_defaults() -> None:
 def test_unknown_protocol_names_the_id() -> None:
     with pytest.raises(KeyError, match="online-v2"):
         protocol("online-v2")
+
+
+def test_offline_v2_prompts_from_the_uniform_rollin_on_grids_only() -> None:
+    grid = setting("DarkRoom10x10-v0", "offline-prompt-v2")
+    assert grid.prompt_variant == "uniform-rollin" and grid.prompt_episodes == 1
+    assert grid.episodes == setting("DarkRoom10x10-v0", "offline-prompt-v1").episodes
+    assert setting("GaussianBandit-v0", "offline-prompt-v2") == setting(
+        "GaussianBandit-v0", "offline-prompt-v1"
+    )
