@@ -19,6 +19,7 @@ from rich.table import Table
 
 import icrl_bench
 from icrl_bench.errors import IcrlBenchError
+from icrl_bench.eval.agents import REFERENCE_AGENTS
 from icrl_bench.registry import FAMILIES, family, reference_returns, tasks
 
 Handler = Callable[[argparse.Namespace], int]
@@ -178,9 +179,6 @@ def cmd_data_export_minari(args: argparse.Namespace) -> int:
 
 
 # -- evaluate / submit / leaderboard ------------------------------------------------------------
-REFERENCE_AGENTS = ("random", "oracle", "ucb", "thompson", "qlearning")
-
-
 def evaluate_to_file(
     agent_name: str,
     env_id: str,

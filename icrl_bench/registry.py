@@ -19,7 +19,7 @@ import numpy as np
 
 from icrl_bench.envs.core import BatchedCore
 from icrl_bench.errors import UnknownIdError
-from icrl_bench.tasks import GoalTask, Task, TaskDistribution
+from icrl_bench.tasks import Task, TaskDistribution
 
 NAMESPACE = "icrl_bench"
 
@@ -197,6 +197,21 @@ FAMILIES: tuple[FamilySpec, ...] = (
     ),
 )
 
+_POINT = "icrl_bench.envs.point_robot"
+
+FAMILIES += (
+    FamilySpec(
+        name="PointRobot-v0",
+        module=_POINT,
+        env_class="PointRobotEnv",
+        params={"horizon": 20},
+        split=Split("reference", n_train=45, n_test=5, file="PointRobot-v0.json"),
+        as_in="Meta-DT, T2MIR (PEARL's point-robot)",
+        summary="2-D point from (0,0), invisible goal in [-1,1]^2, reward -distance, moves "
+        "clipped to 0.1, 20 steps",
+    ),
+)
+
 _BY_NAME: dict[str, FamilySpec] = {f.name: f for f in FAMILIES}
 
 
@@ -252,7 +267,7 @@ def _build_split(spec: FamilySpec) -> tuple[tuple[Task, ...], tuple[Task, ...]]:
     elif split.kind == "reference":
         assert split.file is not None
         rows = _load_task_set(split.file)
-        chosen = [GoalTask(family=spec.name, **row) for row in rows]
+        chosen = [core.task_type(family=spec.name, **row) for row in rows]
     else:  # pragma: no cover - the registry is static data
         raise ValueError(f"unknown split kind {split.kind}")
     for task in chosen:

@@ -177,6 +177,31 @@ class KeyDoorTask(Task):
         _check_cell("door", self.door)
 
 
+def _check_floats(name: str, values: Any, size: int | None = None) -> None:
+    if (
+        not isinstance(values, tuple)
+        or (size is not None and len(values) != size)
+        or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
+            for v in values
+        )
+    ):
+        want = f"{size} finite numbers" if size else "finite numbers"
+        raise InvalidTaskError(f"{name} must be {want}, got {values!r}")
+
+
+@dataclass(frozen=True)
+class PointGoalTask(Task):
+    """A continuous goal position ``(x, y)`` (PointRobot)."""
+
+    goal: tuple[float, float] = (0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_floats("goal", self.goal, 2)
+        object.__setattr__(self, "goal", tuple(float(v) for v in self.goal))
+
+
 def split_hash(tasks: Sequence[Task]) -> str:
     """Return the sha256 of a split, for pinning splits in tests and in results files."""
     payload = "\n".join(t.to_json() for t in tasks)

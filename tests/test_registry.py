@@ -25,6 +25,7 @@ PINNED = {
     "DarkRoomHard-v0": ("3f02d6e59c6ad60c", "954a4fe89eafb6ff"),
     "DarkRoomPermuted-v0": ("78ca9ad9224faccb", "bb13685fbedaea67"),
     "KeyToDoor-v0": ("de931c28f8661cc5", "adcb5acd8838412c"),
+    "PointRobot-v0": ("f538bb00917c40eb", "5362bd0a64b6b891"),
 }
 
 SIZES = {
@@ -37,6 +38,7 @@ SIZES = {
     "DarkRoomHard-v0": (231, 58),
     "DarkRoomPermuted-v0": (108, 12),
     "KeyToDoor-v0": (6233, 328),
+    "PointRobot-v0": (45, 5),
 }
 
 

@@ -42,8 +42,12 @@ CHUNK_TRANSITIONS = 4_000_000
 
 
 def family_kind(spec: FamilySpec) -> str:
-    """``"bandit"`` or ``"grid"``: which recipes and scales apply."""
-    return "bandit" if "Bandit" in spec.name else "grid"
+    """``"bandit"``, ``"grid"`` or ``"point"``: which recipes and scales apply."""
+    if "Bandit" in spec.name:
+        return "bandit"
+    if spec.name.startswith("PointRobot"):
+        return "point"
+    return "grid"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,11 @@ SCALES: dict[tuple[str, str], Scale] = {
     ("DarkRoom10x10-v0", "paper"): Scale(
         tasks=None, histories=100, episodes=10, train_episodes=2000
     ),
+    # PointRobot: CEM converges in about 30 episodes of 20 steps
+    ("point", "smoke"): Scale(tasks=6, histories=4, episodes=40),
+    ("point", "prompt"): Scale(tasks=None, histories=1, episodes=1, split="test"),
+    # our choice (Meta-DT/T2MIR ship SAC data): 45 train goals x 20 histories x 100 episodes
+    ("point", "paper"): Scale(tasks=None, histories=20, episodes=100),
     # AD-epsilon Key-to-Door: 1000 train layouts, one history of 2000 episodes each
     ("KeyToDoor-v0", "paper"): Scale(tasks=1000, histories=1, episodes=2000, train_episodes=2000),
 }
@@ -110,7 +119,8 @@ class Variant:
         summary: one line for ``data list``.
         source: the published setting it follows.
         learners: per family kind, ``(learner, params)``; a kind not listed is unsupported.
-        frozen: record only after ``train_episodes`` of training, from frozen snapshots.
+        frozen: record only after ``train_episodes`` of training, from frozen snapshots (where
+            the kind's learner can be frozen; an oracle expert records from the start).
     """
 
     name: str
@@ -132,11 +142,19 @@ _Q = (
     {"lr": 0.3, "gamma": 0.9, "eps_start": 1.0, "eps_end": 0.05, "decay_fraction": 0.7},
 )
 _THOMPSON = ("thompson", {"prior_mean": 0.5, "prior_var": 1.0})
+_CEM = ("cem", {"population": 6, "elite": 2, "init_std": 1.0, "min_std": 0.02})
+_EPS = ("noisy-oracle", {"eps_start": 1.0, "eps_floor": 0.5, "decay_fraction": 0.9})
+# Gaussian noise 5x the half-width of the action box at eps = 1: the floor eps = 0.5 gives 42% of
+# the oracle's normalised return on PointRobot's train goals (AD-epsilon's demonstrator: 40%)
+_EPS_CONTINUOUS = ("noisy-oracle", {**_EPS[1], "noise_scale": 5.0})
 
 
 def _frozen(expert_share: float) -> dict[str, tuple[str, dict[str, Any]]]:
     params = {**_Q[1], "medium_fraction": 0.5, "expert_share": expert_share, "frozen_eps": 0.1}
-    return {"grid": ("q-learning", params)}
+    out: dict[str, tuple[str, dict[str, Any]]] = {"grid": ("q-learning", params)}
+    if expert_share == 1.0:
+        out["point"] = ("oracle", {})  # the closed-form optimum is the expert
+    return out
 
 
 VARIANTS: dict[str, Variant] = {
@@ -147,23 +165,14 @@ VARIANTS: dict[str, Variant] = {
             0,
             "clean learning histories of the source learner",
             "AD (Laskin et al., 2022): learning histories of a source RL algorithm",
-            {"grid": _Q, "bandit": _THOMPSON},
+            {"grid": _Q, "bandit": _THOMPSON, "point": _CEM},
         ),
         Variant(
             "ad-eps",
             0,
             "noise distillation: oracle with eps-random actions, eps 1 -> floor over 90%",
             "AD-epsilon (Zisman et al., 2023)",
-            {
-                "grid": (
-                    "noisy-oracle",
-                    {"eps_start": 1.0, "eps_floor": 0.5, "decay_fraction": 0.9},
-                ),
-                "bandit": (
-                    "noisy-oracle",
-                    {"eps_start": 1.0, "eps_floor": 0.5, "decay_fraction": 0.9},
-                ),
-            },
+            {"grid": _EPS, "bandit": _EPS, "point": _EPS_CONTINUOUS},
         ),
         Variant(
             "noisy-mix",
@@ -176,6 +185,7 @@ VARIANTS: dict[str, Variant] = {
                     "mixed",
                     {"base": _THOMPSON[0], "base_params": _THOMPSON[1], "random_share": 0.3},
                 ),
+                "point": ("mixed", {"base": _CEM[0], "base_params": _CEM[1], "random_share": 0.3}),
             },
         ),
         Variant(
@@ -183,7 +193,7 @@ VARIANTS: dict[str, Variant] = {
             0,
             "uniform-random rollouts from the start state",
             "the uniform-random baseline policy (DPT's DarkRoom data is `uniform-rollin`)",
-            {"grid": ("random", {}), "bandit": ("random", {})},
+            {"grid": ("random", {}), "bandit": ("random", {}), "point": ("random", {})},
         ),
         Variant(
             "uniform-rollin",
@@ -191,7 +201,7 @@ VARIANTS: dict[str, Variant] = {
             "independent transitions from uniformly drawn states with uniform-random actions",
             "DPT (Lee et al., 2023) DarkRoom pretraining and offline-evaluation contexts "
             "(rollin_type 'uniform')",
-            {"grid": ("uniform-states", {})},
+            {"grid": ("uniform-states", {}), "point": ("uniform-states", {})},
         ),
         Variant(
             "medium",
@@ -243,6 +253,12 @@ class Plan:
     params: dict[str, Any]
     tasks_per_chunk: int
 
+    @property
+    def frozen(self) -> bool:
+        """Whether the learner trains before recording and is then frozen (Q-learning's
+        medium/expert snapshots); an oracle expert records from the start."""
+        return self.variant.frozen and LEARNERS[self.learner].freezable
+
     def recipe(self) -> dict[str, Any]:
         """The manifest's ``recipe`` entry."""
         return {
@@ -257,7 +273,7 @@ class Plan:
             "tasks": self.scale.tasks,
             "histories_per_task": self.scale.histories,
             "episodes_per_history": self.scale.episodes,
-            "train_episodes": self.scale.train_episodes if self.variant.frozen else 0,
+            "train_episodes": self.scale.train_episodes if self.frozen else 0,
             "tasks_per_chunk": self.tasks_per_chunk,
             "split": self.scale.split,
         }
@@ -298,7 +314,8 @@ def plan(
             raise IcrlBenchError(f"unknown recipe parameter {key!r} for {var.id}")
     if seed < 0:
         raise IcrlBenchError(f"seed must be >= 0, got {seed}")
-    total_episodes = sc.episodes + (sc.train_episodes if var.frozen else 0)
+    frozen = var.frozen and LEARNERS[learner].freezable
+    total_episodes = sc.episodes + (sc.train_episodes if frozen else 0)
     per_task = sc.histories * total_episodes * spec.horizon
     tasks_per_chunk = int(chunk_override or max(1, CHUNK_TRANSITIONS // max(per_task, 1)))
     return Plan(spec.env_id, var, scale, sc, seed, learner, params, tasks_per_chunk)
@@ -311,7 +328,7 @@ def _run_chunk(args: tuple[Plan, int, int]) -> Collected:
     learner_params = dict(p.params)
     record_from = 0
     episodes = p.scale.episodes
-    if p.variant.frozen:
+    if p.frozen:
         learner_params["freeze_after"] = p.scale.train_episodes
         record_from = p.scale.train_episodes
         episodes += p.scale.train_episodes
@@ -450,7 +467,10 @@ def _write_chunks(
                 writer.append(name, getattr(c, name))
             writer.append("terminations", c.terminations)
             writer.append("truncations", c.truncations)
-            writer.append("optimal_actions", c.optimal_actions.astype(np.int16))
+            opt = c.optimal_actions
+            writer.append(
+                "optimal_actions", opt.astype(np.int16) if opt.dtype.kind in "iu" else opt
+            )
             writer.append("task_index", (first + c.task).astype(np.int32))
             writer.append("history_index", (hist_base + env_local).astype(np.int32))
             writer.append("episode_index", c.episode.astype(np.int32))
@@ -492,7 +512,7 @@ def _floor_return(p: Plan, chosen: Sequence[Any]) -> float | None:
     if p.learner != "noisy-oracle":
         return None
     floor = float(p.params["eps_floor"])
-    params = {"eps_start": floor, "eps_floor": floor, "decay_fraction": 0.9}
+    params = {**p.params, "eps_start": floor, "eps_floor": floor}
     # a constant-eps demonstrator is stationary: about 400 one-episode histories in one batch
     histories = max(1, 400 // max(len(chosen), 1))
     c = collect(p.env_id, chosen, histories, 1, "noisy-oracle", params, seed=[p.seed, 0xF100])

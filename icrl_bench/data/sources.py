@@ -33,9 +33,10 @@ class Context:
     Attributes:
         core: the batched core (privileged: task, full state, oracle).
         num_envs: ``B = tasks x histories``.
-        num_actions: size of the discrete action space.
+        num_actions: size of a discrete action space (0 for a continuous one).
         horizon: steps per episode.
         episodes: episodes per history.
+        action_space: the single-env action space.
     """
 
     core: BatchedCore
@@ -43,6 +44,23 @@ class Context:
     num_actions: int
     horizon: int
     episodes: int
+    action_space: gym.Space[Any]
+
+
+def make_context(core: BatchedCore, num_envs: int, episodes: int) -> Context:
+    """The :class:`Context` of ``num_envs`` envs of ``core``'s family."""
+    space = core.single_action_space
+    num_actions = int(space.n) if isinstance(space, gym.spaces.Discrete) else 0
+    return Context(core, num_envs, num_actions, core.horizon, episodes, space)
+
+
+def random_actions(space: gym.Space[Any], num_envs: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform-random actions ``[num_envs, ...]``: an index, or a point of the action box."""
+    if isinstance(space, gym.spaces.Box):
+        shape = (num_envs, *space.shape)
+        return rng.uniform(space.low, space.high, size=shape).astype(space.dtype)
+    assert isinstance(space, gym.spaces.Discrete)
+    return rng.integers(int(space.n), size=num_envs)
 
 
 class Learner(ABC):
@@ -50,10 +68,16 @@ class Learner(ABC):
 
     #: move every env to a uniform state before each step (:class:`UniformStateLearner`)
     relocates = False
+    #: accepts ``freeze_after`` (trains, then records from frozen snapshots)
+    freezable = False
 
     def __init__(self, ctx: Context, rng: np.random.Generator) -> None:
         self.ctx = ctx
         self.rng = rng
+
+    def random_actions(self) -> np.ndarray:
+        """Uniform-random actions ``[B, ...]``: an index, or a point of the action box."""
+        return random_actions(self.ctx.action_space, self.ctx.num_envs, self.rng)
 
     @abstractmethod
     def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
@@ -86,7 +110,7 @@ class RandomLearner(Learner):
 
     def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
         """Uniform over the actions."""
-        return self.rng.integers(self.ctx.num_actions, size=self.ctx.num_envs)
+        return self.random_actions()
 
 
 class UniformStateLearner(RandomLearner):
@@ -104,11 +128,18 @@ class OracleLearner(Learner):
         """The oracle's action."""
         return optimal
 
+    def history_kind(self) -> np.ndarray:
+        """Expert rollouts."""
+        return np.full(self.ctx.num_envs, 3, dtype=np.int8)
+
 
 class NoisyOracle(Learner):
     """AD-epsilon's noise-distillation demonstrator.
 
-    With probability ``eps(progress)`` the action is uniform-random, otherwise the oracle's.
+    Discrete actions: with probability ``eps(progress)`` the action is uniform-random, otherwise
+    the oracle's. Continuous actions: the oracle's action plus Gaussian noise whose standard
+    deviation is ``eps(progress) * noise_scale`` times the half-width of the action box, clipped
+    to the box.
     ``eps`` decays linearly from ``eps_start`` to ``eps_floor`` over the first ``decay_fraction``
     of the history and stays at the floor afterwards.
     """
@@ -120,9 +151,11 @@ class NoisyOracle(Learner):
         eps_start: float = 1.0,
         eps_floor: float = 0.0,
         decay_fraction: float = 0.9,
+        noise_scale: float = 1.0,
     ) -> None:
         super().__init__(ctx, rng)
         self.eps_start, self.eps_floor, self.decay_fraction = eps_start, eps_floor, decay_fraction
+        self.noise_scale = noise_scale
 
     def epsilon(self, progress: float | np.ndarray) -> Any:
         """The noise probability at ``progress`` through the history."""
@@ -130,7 +163,14 @@ class NoisyOracle(Learner):
         return self.eps_start + (self.eps_floor - self.eps_start) * frac
 
     def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
-        """The oracle's action, replaced by a uniform one with probability ``eps``."""
+        """The oracle's action, replaced by a uniform one with probability ``eps`` (discrete)
+        or perturbed by Gaussian noise of scale ``eps`` (continuous)."""
+        space = self.ctx.action_space
+        if isinstance(space, gym.spaces.Box):
+            half = (space.high - space.low) / 2.0
+            scale = half * self.noise_scale * self.epsilon(progress)
+            noise = self.rng.standard_normal(optimal.shape) * scale
+            return np.clip(optimal + noise, space.low, space.high).astype(space.dtype)
         noisy = self.rng.random(self.ctx.num_envs) < self.epsilon(progress)
         random = self.rng.integers(self.ctx.num_actions, size=self.ctx.num_envs)
         return np.where(noisy, random, optimal)
@@ -147,6 +187,8 @@ class QLearner(Learner):
     ``round(medium_fraction * k)`` in envs drawn as "medium", the final one in "expert" envs. Each
     env is expert with probability ``expert_share`` (``expert_kind`` records which, 1 = expert).
     """
+
+    freezable = True
 
     def __init__(
         self,
@@ -247,8 +289,9 @@ class MixedLearner(Learner):
 
     def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
         """The base learner's action, or a uniform one in the random envs."""
-        random = self.rng.integers(self.ctx.num_actions, size=self.ctx.num_envs)
-        return np.where(self.noise, random, self.inner.act(state, optimal, progress))
+        random = self.random_actions()
+        mask = self.noise.reshape(-1, *([1] * (random.ndim - 1)))
+        return np.where(mask, random, self.inner.act(state, optimal, progress))
 
     def update(
         self,
@@ -269,6 +312,74 @@ class MixedLearner(Learner):
     def history_kind(self) -> np.ndarray:
         """1 for the random histories, 0 for the base learner's."""
         return self.noise.astype(np.int8)
+
+
+class CEMLearner(Learner):
+    """The cross-entropy method over a goal-seeking policy, for continuous goal-reaching tasks.
+
+    The policy of an episode moves straight toward a target point ``theta`` (the action is
+    ``theta - position``, clipped to the action box). Each episode draws ``theta`` from
+    ``N(mu, sigma^2)``; after every ``population`` episodes, ``mu`` and ``sigma`` are refit to the
+    ``elite`` best of them by return. The learner sees only its returns, never the goal, and its
+    histories improve from random-like wandering to near-oracle returns, which is what a
+    learning history needs. One learner per env, all vectorised.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        rng: np.random.Generator,
+        population: int = 6,
+        elite: int = 2,
+        init_std: float = 1.0,
+        min_std: float = 0.02,
+    ) -> None:
+        super().__init__(ctx, rng)
+        space = ctx.action_space
+        if not isinstance(space, gym.spaces.Box):
+            raise ValueError("the CEM learner needs a continuous action space")
+        dim = int(np.prod(ctx.core.single_observation_space.shape or (1,)))
+        self.population, self.elite, self.min_std = population, elite, min_std
+        self.mu = np.zeros((ctx.num_envs, dim))
+        self.std = np.full((ctx.num_envs, dim), init_std)
+        self.thetas = np.zeros((ctx.num_envs, population, dim))
+        self.returns = np.zeros((ctx.num_envs, population))
+        self.slot = 0
+        self._draw()
+
+    def _draw(self) -> None:
+        self.theta = self.mu + self.std * self.rng.standard_normal(self.mu.shape)
+
+    def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
+        """Move toward this episode's target."""
+        space = self.ctx.action_space
+        assert isinstance(space, gym.spaces.Box)
+        return np.clip(self.theta - state, space.low, space.high).astype(space.dtype)
+
+    def update(
+        self,
+        state: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_state: np.ndarray,
+        terminated: np.ndarray,
+        alive: np.ndarray,
+    ) -> None:
+        """Accumulate the episode's return."""
+        self.returns[:, self.slot] += alive * rewards
+
+    def end_episode(self, episode: int) -> None:
+        """Store the episode's target; refit the sampling distribution after a population."""
+        self.thetas[:, self.slot] = self.theta
+        self.slot += 1
+        if self.slot == self.population:
+            best = np.argsort(-self.returns, axis=1)[:, : self.elite]
+            elite = np.take_along_axis(self.thetas, best[:, :, None], axis=1)
+            self.mu = elite.mean(axis=1)
+            self.std = np.maximum(elite.std(axis=1), self.min_std)
+            self.returns[:] = 0.0
+            self.slot = 0
+        self._draw()
 
 
 class UCBLearner(Learner):
@@ -374,6 +485,7 @@ LEARNERS: dict[str, type[Learner]] = {
     "mixed": MixedLearner,
     "random": RandomLearner,
     "uniform-states": UniformStateLearner,
+    "cem": CEMLearner,
     "oracle": OracleLearner,
     "noisy-oracle": NoisyOracle,
     "q-learning": QLearner,
@@ -442,7 +554,8 @@ def collect(
     root = np.random.SeedSequence(list(seed))
     env_seq, learner_seq = root.spawn(2)
     env_seeds = [int(s.generate_state(1)[0]) for s in env_seq.spawn(n)]
-    ctx = Context(core, n, int(venv.single_action_space.n), core.horizon, episodes)  # type: ignore[attr-defined]
+    act_space = venv.single_action_space
+    ctx = make_context(core, n, episodes)
     agent = LEARNERS[learner](ctx, np.random.default_rng(learner_seq), **learner_params)
 
     h = core.horizon
@@ -452,8 +565,10 @@ def collect(
     obs_shape: tuple[int, ...] = tuple(space.shape or ())
     obs_buf = np.zeros((*shape, *obs_shape), dtype=space.dtype)
     next_buf = np.zeros_like(obs_buf)
-    act_buf = np.zeros(shape, dtype=np.int64)
-    opt_buf = np.zeros(shape, dtype=np.int64)
+    act_shape: tuple[int, ...] = tuple(act_space.shape or ())
+    act_dtype = act_space.dtype if isinstance(act_space, gym.spaces.Box) else np.int64
+    act_buf = np.zeros((*shape, *act_shape), dtype=act_dtype)
+    opt_buf = np.zeros_like(act_buf)
     rew_buf = np.zeros(shape, dtype=np.float64)
     term_buf = np.zeros(shape, dtype=bool)
     trunc_buf = np.zeros(shape, dtype=bool)

@@ -134,7 +134,9 @@ class BatchedCore(ABC):
     def check_actions(self, actions: Any) -> np.ndarray:
         """Return ``actions`` as an int64 array of shape ``[N]`` or raise on invalid input."""
         space = self.single_action_space
-        if not isinstance(space, gym.spaces.Discrete):  # pragma: no cover - discrete only here
+        if isinstance(space, gym.spaces.Box):
+            return self._check_box_actions(space, actions)
+        if not isinstance(space, gym.spaces.Discrete):  # pragma: no cover - no such family
             raise NotImplementedError
         arr = np.asarray(actions)
         kind = arr.dtype.kind
@@ -151,6 +153,20 @@ class BatchedCore(ABC):
                 f"{self.family}: actions must lie in [0, {n}), got {actions!r}"
             )
         return arr
+
+    def _check_box_actions(self, space: gym.spaces.Box, actions: Any) -> np.ndarray:
+        """Continuous actions: ``[N, *shape]`` finite numbers, clipped to the box (as the
+        published continuous-control envs clip)."""
+        try:
+            arr = np.asarray(actions, dtype=np.float64)
+        except (TypeError, ValueError):
+            arr = np.empty(0)
+        want = (self.num_envs, *space.shape)
+        if arr.shape != want or not np.isfinite(arr).all():
+            raise InvalidActionError(
+                f"{self.family}: actions must be finite numbers of shape {want}, got {actions!r}"
+            )
+        return np.clip(arr, space.low, space.high)
 
     def place_uniform(self, rng: np.random.Generator) -> None:
         """Move every env to a state drawn uniformly from its state space (DPT's uniform
@@ -223,11 +239,18 @@ class CoreEnv(gym.Env[Any, Any]):
         """Take ``action``; raises :class:`InvalidActionError` outside the action space."""
         if self._core.tasks[0] is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        if isinstance(action, bool | np.bool_) or (
+        if isinstance(self.action_space, gym.spaces.Box):
+            try:
+                batch = np.asarray(action, dtype=np.float64)[None]
+            except (TypeError, ValueError) as e:
+                raise InvalidActionError(f"{self.family}: bad action {action!r}") from e
+            actions = self._core.check_actions(batch)
+        elif isinstance(action, bool | np.bool_) or (
             not np.isscalar(action) and np.ndim(action) != 0
         ):
             raise InvalidActionError(f"{self.family}: action must be one integer, got {action!r}")
-        actions = self._core.check_actions(np.asarray([action]))
+        else:
+            actions = self._core.check_actions(np.asarray([action]))
         rewards, terminated = self._core.step(actions)
         truncated = bool(self._core.t[0] >= self._core.horizon) and not bool(terminated[0])
         return self._core.observe()[0], float(rewards[0]), bool(terminated[0]), truncated, {}

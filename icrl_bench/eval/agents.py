@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
-from icrl_bench.data.sources import LEARNERS, Context, Learner
+from icrl_bench.data.sources import LEARNERS, Learner, make_context, random_actions
 from icrl_bench.envs.core import BatchedCore
 
 
@@ -122,8 +122,7 @@ class RandomAgent(_PrivilegedAgent):
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Uniform over the actions."""
-        n = int(self.core.single_action_space.n)  # type: ignore[attr-defined]
-        return self._rng.integers(n, size=self.num_envs)
+        return random_actions(self.core.single_action_space, self.num_envs, self._rng)
 
 
 class OracleAgent(_PrivilegedAgent):
@@ -164,13 +163,7 @@ class LearnerAgent(_PrivilegedAgent):
     ) -> None:
         """A fresh learner per env."""
         super().reset(num_envs, prompts)
-        ctx = Context(
-            self.core,
-            num_envs,
-            int(self.core.single_action_space.n),  # type: ignore[attr-defined]
-            self.core.horizon,
-            self.episodes,
-        )
+        ctx = make_context(self.core, num_envs, self.episodes)
         self._learner = LEARNERS[self.learner_name](ctx, self._rng, **self.params)
         self._episode = np.zeros(num_envs, dtype=np.int64)
 
@@ -205,19 +198,30 @@ class LearnerAgent(_PrivilegedAgent):
             self._learner.end_episode(before)
 
 
+#: the names :func:`reference_agent` builds
+REFERENCE_AGENTS = ("random", "oracle", "ucb", "thompson", "qlearning", "cem")
+
+
 def reference_agent(name: str, env_id: str, episodes: int) -> _PrivilegedAgent:
     """Build a reference agent by name for a family.
 
     Args:
-        name: ``random``, ``oracle``, ``ucb``, ``thompson`` or ``qlearning``.
-        env_id: the family (bandit agents only apply to bandits, Q-learning to grids).
+        name: ``random``, ``oracle``, ``ucb``, ``thompson``, ``qlearning`` or ``cem``.
+        env_id: the family (bandit agents only apply to bandits, Q-learning to grids, the
+            cross-entropy method to PointRobot).
         episodes: episodes per trial under the protocol.
     """
+    from icrl_bench.data.recipes import family_kind
     from icrl_bench.errors import IcrlBenchError
     from icrl_bench.registry import family
 
     spec = family(env_id)
     bandit = "Bandit" in spec.name
+    kind = family_kind(spec)
+    if name == "cem":
+        if kind != "point":
+            raise IcrlBenchError(f"agent 'cem' applies to PointRobot, not {spec.name}")
+        return LearnerAgent("cem", "cem", episodes, population=6, elite=2)
     if name == "random":
         return RandomAgent()
     if name == "oracle":
@@ -227,11 +231,11 @@ def reference_agent(name: str, env_id: str, episodes: int) -> _PrivilegedAgent:
             raise IcrlBenchError(f"agent {name!r} applies to the bandit families, not {spec.name}")
         return LearnerAgent(name, name, episodes)
     if name == "qlearning":
-        if bandit:
+        if kind != "grid":
             raise IcrlBenchError(f"agent 'qlearning' applies to the grid families, not {spec.name}")
         params = {"lr": 0.3, "gamma": 0.9, "eps_start": 1.0, "eps_end": 0.05}
         return LearnerAgent("q-learning", "qlearning", episodes, decay_fraction=0.7, **params)
     raise IcrlBenchError(
-        f"unknown agent {name!r}; reference agents: random, oracle, ucb, thompson, qlearning "
+        f"unknown agent {name!r}; reference agents: {', '.join(REFERENCE_AGENTS)} "
         "(or a checkpoint directory)"
     )

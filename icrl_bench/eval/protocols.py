@@ -114,6 +114,13 @@ _ONLINE = {
         100, 3, "normalized_final", "our choice: 100 episodes, as DarkRoom-v0 (DICP)"
     ),
     "KeyToDoor-v0": Setting(100, 3, "normalized_final", "our choice: 100 episodes (AD, DICP)"),
+    "PointRobot-v0": Setting(
+        30,
+        3,
+        "normalized_final",
+        "our choice: 30 episodes of 20 steps (T2MIR-AD and Meta-DT evaluate a few episodes; "
+        "the CEM source learner converges in about 30)",
+    ),
 }
 
 

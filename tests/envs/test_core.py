@@ -98,7 +98,11 @@ def test_vector_env_matches_single_envs_across_autoresets(env_id: str, with_task
     episodes_done = 0
     # a fraction of oracle actions makes sparse and terminating families actually terminate
     for step in range(3 * horizon + 7):
-        actions = rng.integers(venv.single_action_space.n, size=n)
+        space = venv.single_action_space
+        if isinstance(space, gym.spaces.Box):
+            actions = rng.uniform(space.low, space.high, size=(n, *space.shape))
+        else:
+            actions = rng.integers(space.n, size=n)
         if step % 2:
             actions = venv.unwrapped.oracle_action()
         vobs, vrew, vterm, vtrunc, _ = venv.step(actions)
