@@ -39,7 +39,7 @@ from icrl_bench.eval.results import (
     config_sha256,
     result_id,
 )
-from icrl_bench.eval.scoring import SUCCESS_ON_TERMINATION
+from icrl_bench.eval.scoring import success_source
 from icrl_bench.registry import FamilySpec, family, reference_returns, tasks
 from icrl_bench.tasks import split_hash
 
@@ -278,7 +278,7 @@ def validate(doc: Mapping[str, Any]) -> Validated:
         raise SubmissionError("actions", f"{spec.name} is not a bandit family")
 
     success = None
-    if spec.name in SUCCESS_ON_TERMINATION:
+    if success_source(spec.name) is not None:
         if doc.get("success") is None:
             raise SubmissionError("success", f"{spec.name} results must record success")
         success = _array(doc, "success", np.float64)

@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from icrl_bench.envs.core import BatchedCore
+from icrl_bench.envs.metaworld_env import BENCHMARK_SEED, V3_ENVIRONMENTS, class_name
 from icrl_bench.errors import UnknownIdError
 from icrl_bench.tasks import Task, TaskDistribution
 
@@ -31,8 +32,9 @@ class Split:
     Attributes:
         kind: ``"shuffle"`` (a seeded permutation of the family's finite task list, the first
             ``n_train`` train and the next ``n_test`` test), ``"sample"`` (train and test drawn
-            from the generative distribution with two seeds) or ``"reference"`` (a published task
-            set shipped in ``icrl_bench/task_sets/``, in its published order).
+            from the generative distribution with two seeds), ``"reference"`` (a published task
+            set shipped in ``icrl_bench/task_sets/``, in its published order) or ``"benchmark"``
+            (the simulator's own benchmark split, e.g. ``metaworld.ML1(name, seed)``).
         seed: the seed of the shuffle, or of the train draw for ``"sample"``.
         test_seed: the seed of the test draw for ``"sample"``.
         n_train: number of train tasks.
@@ -59,6 +61,11 @@ class Split:
                 f"{self.n_train} train tasks drawn with numpy.random.default_rng({self.seed}), "
                 f"{self.n_test} test tasks with numpy.random.default_rng({self.test_seed})"
             )
+        if self.kind == "benchmark":
+            return (
+                f"the simulator benchmark's own train and test tasks (seed {self.seed}): "
+                f"{self.n_train} train, {self.n_test} test"
+            )
         return (
             f"published task set icrl_bench/task_sets/{self.file} in its order; "
             f"first {self.n_train} train, next {self.n_test} test"
@@ -77,6 +84,9 @@ class FamilySpec:
         split: the split recipe.
         as_in: the published setting this family follows.
         summary: one line for ``icrl-bench tasks list``.
+        headline: the leaderboard's headline metric.
+        kind: ``"bandit"``, ``"grid"``, ``"point"`` or ``"metaworld"``: which dataset recipes,
+            reference agents and protocol settings apply.
     """
 
     name: str
@@ -87,6 +97,7 @@ class FamilySpec:
     as_in: str
     summary: str
     headline: str = field(default="normalized_final")
+    kind: str = "grid"
 
     @property
     def env_id(self) -> str:
@@ -120,6 +131,7 @@ FAMILIES: tuple[FamilySpec, ...] = (
         as_in="DPT",
         summary="5 arms, means U[0,1], Gaussian noise variance 0.3, 500 pulls",
         headline="regret",
+        kind="bandit",
     ),
     FamilySpec(
         name="BernoulliBandit-v0",
@@ -130,6 +142,7 @@ FAMILIES: tuple[FamilySpec, ...] = (
         as_in="DPT",
         summary="5 arms, means Beta(1,1), Bernoulli rewards, 500 pulls",
         headline="regret",
+        kind="bandit",
     ),
     FamilySpec(
         name="LinearBandit-v0",
@@ -140,6 +153,7 @@ FAMILIES: tuple[FamilySpec, ...] = (
         as_in="DPT",
         summary="10 arms, feature dim 2, linear mean rewards, 200 pulls",
         headline="regret",
+        kind="bandit",
     ),
     FamilySpec(
         name="DarkRoom-v0",
@@ -209,6 +223,46 @@ FAMILIES += (
         as_in="Meta-DT, T2MIR (PEARL's point-robot)",
         summary="2-D point from (0,0), invisible goal in [-1,1]^2, reward -distance, moves "
         "clipped to 0.1, 20 steps",
+        kind="point",
+    ),
+)
+
+_MW = "icrl_bench.envs.metaworld_env"
+_MW_SUMMARY = "Meta-World v3 {what}, goal hidden, 100 steps, success at any step"
+
+FAMILIES += (
+    *(
+        FamilySpec(
+            name=f"ML1-{class_name(env_name)}-v0",
+            module=_MW,
+            env_class="MetaWorldEnv",
+            params={"benchmark": "ML1", "env_name": env_name, "horizon": 100},
+            split=Split("benchmark", n_train=50, n_test=50, seed=BENCHMARK_SEED),
+            as_in="DICP, LHF, Meta-DT, T2MIR (Meta-World ML1)",
+            summary=_MW_SUMMARY.format(what=f"{env_name}: 50 train / 50 test goals"),
+            kind="metaworld",
+        )
+        for env_name in V3_ENVIRONMENTS
+    ),
+    FamilySpec(
+        name="ML10-v0",
+        module=_MW,
+        env_class="MetaWorldEnv",
+        params={"benchmark": "ML10", "horizon": 100},
+        split=Split("benchmark", n_train=500, n_test=250, seed=BENCHMARK_SEED),
+        as_in="Meta-World ML10",
+        summary=_MW_SUMMARY.format(what="ML10: 10 train classes, 5 test classes, 50 goals each"),
+        kind="metaworld",
+    ),
+    FamilySpec(
+        name="ML45-v0",
+        module=_MW,
+        env_class="MetaWorldEnv",
+        params={"benchmark": "ML45", "horizon": 100},
+        split=Split("benchmark", n_train=2250, n_test=250, seed=BENCHMARK_SEED),
+        as_in="Meta-World ML45",
+        summary=_MW_SUMMARY.format(what="ML45: 45 train classes, 5 test classes, 50 goals each"),
+        kind="metaworld",
     ),
 )
 
@@ -240,7 +294,8 @@ def family(env_id: str) -> FamilySpec:
 def _core(name: str) -> BatchedCore:
     spec = _BY_NAME[name]
     vec_cls = getattr(importlib.import_module(spec.module), spec.env_class + "Vector")
-    core_cls: type[BatchedCore] = vec_cls.core_cls
+    # NumPy families have a batched core; simulator families a task space without dynamics
+    core_cls = getattr(vec_cls, "core_cls", None) or vec_cls.env_cls.space_cls
     return core_cls(0, family=spec.name, **spec.params)
 
 
@@ -263,6 +318,9 @@ def _build_split(spec: FamilySpec) -> tuple[tuple[Task, ...], tuple[Task, ...]]:
     elif split.kind == "sample":
         train = core.sample_tasks(split.n_train, np.random.default_rng(split.seed))
         test = core.sample_tasks(split.n_test, np.random.default_rng(split.test_seed))
+        chosen = [*train, *test]
+    elif split.kind == "benchmark":
+        train, test = core.benchmark_split()  # type: ignore[attr-defined]
         chosen = [*train, *test]
     elif split.kind == "reference":
         assert split.file is not None

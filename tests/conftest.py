@@ -9,6 +9,11 @@ import pytest
 import icrl_bench
 
 ALL_IDS = [spec.env_id for spec in icrl_bench.FAMILIES]
+#: the families with NumPy dynamics: every per-id test runs on all of them
+CORE_IDS = [spec.env_id for spec in icrl_bench.FAMILIES if spec.kind != "metaworld"]
+#: per-id tests that also apply to simulator families run on the NumPy ones plus one of the 52
+#: Meta-World ids (each costs seconds to build); tests/envs/test_metaworld.py covers the rest
+SAMPLE_IDS = [*CORE_IDS, "icrl_bench/ML1-Reach-v0"]
 
 
 @pytest.fixture(autouse=True)

@@ -42,12 +42,8 @@ CHUNK_TRANSITIONS = 4_000_000
 
 
 def family_kind(spec: FamilySpec) -> str:
-    """``"bandit"``, ``"grid"`` or ``"point"``: which recipes and scales apply."""
-    if "Bandit" in spec.name:
-        return "bandit"
-    if spec.name.startswith("PointRobot"):
-        return "point"
-    return "grid"
+    """The family's kind (``FamilySpec.kind``): which recipes and scales apply."""
+    return spec.kind
 
 
 @dataclass(frozen=True)
@@ -95,6 +91,11 @@ SCALES: dict[tuple[str, str], Scale] = {
     ("point", "prompt"): Scale(tasks=None, histories=1, episodes=1, split="test"),
     # our choice (Meta-DT/T2MIR ship SAC data): 45 train goals x 20 histories x 100 episodes
     ("point", "paper"): Scale(tasks=None, histories=20, episodes=100),
+    # Meta-World: 100-step episodes at about 1,600 steps/s per core
+    ("metaworld", "smoke"): Scale(tasks=2, histories=2, episodes=4),
+    ("metaworld", "prompt"): Scale(tasks=None, histories=1, episodes=1, split="test"),
+    # our choice: 50 train goals x 4 histories x 100 episodes (2M steps, ~10 min on 2 cores)
+    ("metaworld", "paper"): Scale(tasks=None, histories=4, episodes=100),
     # AD-epsilon Key-to-Door: 1000 train layouts, one history of 2000 episodes each
     ("KeyToDoor-v0", "paper"): Scale(tasks=1000, histories=1, episodes=2000, train_episodes=2000),
 }
@@ -147,13 +148,15 @@ _EPS = ("noisy-oracle", {"eps_start": 1.0, "eps_floor": 0.5, "decay_fraction": 0
 # Gaussian noise 5x the half-width of the action box at eps = 1: the floor eps = 0.5 gives 42% of
 # the oracle's normalised return on PointRobot's train goals (AD-epsilon's demonstrator: 40%)
 _EPS_CONTINUOUS = ("noisy-oracle", {**_EPS[1], "noise_scale": 5.0})
+# Meta-World: noise of the action box's half-width at eps = 1 (clipped, close to uniform)
+_EPS_MW = ("noisy-oracle", {**_EPS[1], "noise_scale": 1.0})
 
 
 def _frozen(expert_share: float) -> dict[str, tuple[str, dict[str, Any]]]:
     params = {**_Q[1], "medium_fraction": 0.5, "expert_share": expert_share, "frozen_eps": 0.1}
     out: dict[str, tuple[str, dict[str, Any]]] = {"grid": ("q-learning", params)}
-    if expert_share == 1.0:
-        out["point"] = ("oracle", {})  # the closed-form optimum is the expert
+    if expert_share == 1.0:  # the closed-form optimum and Meta-World's scripted policies
+        out["point"] = out["metaworld"] = ("oracle", {})
     return out
 
 
@@ -172,7 +175,7 @@ VARIANTS: dict[str, Variant] = {
             0,
             "noise distillation: oracle with eps-random actions, eps 1 -> floor over 90%",
             "AD-epsilon (Zisman et al., 2023)",
-            {"grid": _EPS, "bandit": _EPS, "point": _EPS_CONTINUOUS},
+            {"grid": _EPS, "bandit": _EPS, "point": _EPS_CONTINUOUS, "metaworld": _EPS_MW},
         ),
         Variant(
             "noisy-mix",
@@ -186,6 +189,10 @@ VARIANTS: dict[str, Variant] = {
                     {"base": _THOMPSON[0], "base_params": _THOMPSON[1], "random_share": 0.3},
                 ),
                 "point": ("mixed", {"base": _CEM[0], "base_params": _CEM[1], "random_share": 0.3}),
+                "metaworld": (
+                    "mixed",
+                    {"base": _EPS_MW[0], "base_params": _EPS_MW[1], "random_share": 0.3},
+                ),
             },
         ),
         Variant(
@@ -193,7 +200,7 @@ VARIANTS: dict[str, Variant] = {
             0,
             "uniform-random rollouts from the start state",
             "the uniform-random baseline policy (DPT's DarkRoom data is `uniform-rollin`)",
-            {"grid": ("random", {}), "bandit": ("random", {}), "point": ("random", {})},
+            {k: ("random", {}) for k in ("grid", "bandit", "point", "metaworld")},
         ),
         Variant(
             "uniform-rollin",
@@ -514,6 +521,8 @@ def _floor_return(p: Plan, chosen: Sequence[Any]) -> float | None:
     floor = float(p.params["eps_floor"])
     params = {**p.params, "eps_start": floor, "eps_floor": floor}
     # a constant-eps demonstrator is stationary: about 400 one-episode histories in one batch
-    histories = max(1, 400 // max(len(chosen), 1))
+    # (40 for simulator families, whose steps cost a thousand times more)
+    episodes = 40 if family(p.env_id).kind == "metaworld" else 400
+    histories = max(1, episodes // max(len(chosen), 1))
     c = collect(p.env_id, chosen, histories, 1, "noisy-oracle", params, seed=[p.seed, 0xF100])
     return float(c.rewards.sum() / (len(chosen) * histories))

@@ -50,7 +50,7 @@ CORE_ARRAYS = (
     "history_kind",
 )
 _ID = re.compile(
-    r"^(?P<family>[A-Za-z0-9]+-v\d+)/(?P<variant>[a-z0-9-]+-v\d+)(/(?P<inst>[a-z]+-seed\d+))?$"
+    r"^(?P<family>[A-Za-z0-9][A-Za-z0-9-]*-v\d+)/(?P<variant>[a-z0-9-]+-v\d+)(/(?P<inst>[a-z]+-seed\d+))?$"
 )
 
 

@@ -124,21 +124,34 @@ _ONLINE = {
 }
 
 
-def _offline(s: Setting) -> Setting:
+_META_WORLD = Setting(
+    10,
+    3,
+    "normalized_final",
+    "our choice: 10 episodes of 100 steps (DICP and T2MIR use 100-step Meta-World episodes)",
+)
+
+
+def _offline(s: Setting, kind: str = "grid") -> Setting:
+    if kind == "metaworld":  # random arm motions seldom touch the object: an expert prompt
+        prompt, why = "expert", "one scripted-expert episode of the test task (Meta-DT prompts)"
+    else:
+        prompt = "random"
+        why = "one uniform-random episode of the test task (DPT offline uses random-rollout "
+        why += "contexts)"
     return Setting(
         episodes=max(1, s.episodes // 10) if s.headline != "regret" else 1,
         min_seeds=s.min_seeds,
         headline=s.headline,
-        source=s.source + "; prompt: one uniform-random episode of the test task (DPT "
-        "offline uses random-rollout contexts)",
-        prompt_variant="random",
+        source=s.source + "; prompt: " + why,
+        prompt_variant=prompt,
         prompt_episodes=1,
     )
 
 
-def _offline_uniform(s: Setting) -> Setting:
-    v1 = _offline(s)
-    if s.headline == "regret":  # a bandit has one state: its uniform roll-in is the random one
+def _offline_uniform(s: Setting, kind: str) -> Setting:
+    v1 = _offline(s, kind)
+    if kind not in ("grid", "point"):  # a bandit has one state; Meta-World has no uniform roll-in
         return v1
     return Setting(
         episodes=v1.episodes,
@@ -169,10 +182,10 @@ def _zero_shot(s: Setting) -> Setting:
 
 SETTINGS: dict[tuple[str, str], Setting] = {}
 for _spec in FAMILIES:
-    _online = _BANDIT if "Bandit" in _spec.name else _ONLINE[_spec.name]
+    _online = {"bandit": _BANDIT, "metaworld": _META_WORLD}.get(_spec.kind) or _ONLINE[_spec.name]
     SETTINGS[(_spec.name, "online-v1")] = _online
-    SETTINGS[(_spec.name, "offline-prompt-v1")] = _offline(_online)
-    SETTINGS[(_spec.name, "offline-prompt-v2")] = _offline_uniform(_online)
+    SETTINGS[(_spec.name, "offline-prompt-v1")] = _offline(_online, _spec.kind)
+    SETTINGS[(_spec.name, "offline-prompt-v2")] = _offline_uniform(_online, _spec.kind)
     SETTINGS[(_spec.name, "zero-shot-v1")] = _zero_shot(_online)
 
 

@@ -13,7 +13,7 @@ from gymnasium.vector import AutoresetMode
 from icrl_bench.eval import protocols as _protocols
 from icrl_bench.eval.agents import Agent
 from icrl_bench.eval.protocols import Protocol, Setting, setting
-from icrl_bench.eval.scoring import SUCCESS_ON_TERMINATION
+from icrl_bench.eval.scoring import success_source
 from icrl_bench.registry import family, tasks
 
 #: the arrays a prompt carries (labels such as ``optimal_actions`` would leak the task)
@@ -123,7 +123,7 @@ def evaluate(
         actions=np.zeros((len(seeds), len(test), spec.horizon), np.int64) if bandit else None,
         success=(
             np.zeros((len(seeds), len(test), n_episodes))
-            if spec.name in SUCCESS_ON_TERMINATION
+            if success_source(spec.name) is not None
             else None
         ),
     )
@@ -181,6 +181,12 @@ def _run_batch(
     success = None if out.success is None else out.success.reshape(n, -1)
     horizon = 0 if out.regret is None else out.regret.shape[2]
 
+    by_info = success_source(env_id) == "info"
+
+    def succeeded(term: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        """Envs whose episode succeeds on this step (success at any step counts)."""
+        return np.asarray(info["success"], dtype=bool) if by_info else term
+
     def record_pull(t: int, actions: np.ndarray) -> None:
         assert out.regret is not None and out.actions is not None
         out.regret.reshape(n, -1)[:, t] = core.regret(actions)
@@ -201,13 +207,13 @@ def _run_batch(
             else:
                 returns[rows[live], episode[live]] += rew[live]
             done = term | trunc
+            if success is not None:
+                hit = live & succeeded(term, info)
+                success[rows[hit], episode[hit]] = 1.0
             final = next_obs
             if done.any():
                 final = next_obs.copy()
                 final[done] = info["final_obs"][done]
-                if success is not None:
-                    hit = live & term
-                    success[rows[hit], episode[hit]] = 1.0
             agent.observe(obs, actions, rew, final, term, trunc)
             episode += done
             obs = next_obs
@@ -224,10 +230,10 @@ def _run_batch(
                 # a bandit trial is one episode: its regret is that of the first episode
                 if e == 0 and t < horizon:
                     record_pull(t, actions)
-                next_obs, rew, term, trunc, _ = venv.step(actions)
+                next_obs, rew, term, trunc, info = venv.step(actions)
                 returns[alive, e] += rew[alive]
                 if success is not None:
-                    success[alive & term, e] = 1.0
+                    success[alive & succeeded(term, info), e] = 1.0
                 agent.observe(obs, actions, rew, next_obs, term, trunc)
                 alive &= ~(term | trunc)
                 obs = next_obs

@@ -21,6 +21,15 @@ from icrl_bench.registry import family, reference_returns, tasks
 SUCCESS_ON_TERMINATION = ("DarkRoomHard-v0", "KeyToDoor-v0")
 
 
+def success_source(env_id: str) -> str | None:
+    """How a family defines an episode's success: ``"termination"`` (DarkRoomHard,
+    Key-to-Door), ``"info"`` (Meta-World: ``info["success"]`` at any step) or None."""
+    spec = family(env_id)
+    if spec.name in SUCCESS_ON_TERMINATION:
+        return "termination"
+    return "info" if spec.kind == "metaworld" else None
+
+
 def is_bandit(env_id: str) -> bool:
     """Whether a family is scored by regret (the bandits)."""
     return family(env_id).headline == "regret"
