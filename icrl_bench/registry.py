@@ -85,7 +85,8 @@ class FamilySpec:
         as_in: the published setting this family follows.
         summary: one line for ``icrl-bench tasks list``.
         headline: the leaderboard's headline metric.
-        kind: ``"bandit"``, ``"grid"``, ``"point"`` or ``"metaworld"``: which dataset recipes,
+        kind: ``"bandit"``, ``"grid"``, ``"point"``, ``"mujoco"`` or ``"metaworld"``: which
+            dataset recipes,
             reference agents and protocol settings apply.
     """
 
@@ -224,6 +225,60 @@ FAMILIES += (
         summary="2-D point from (0,0), invisible goal in [-1,1]^2, reward -distance, moves "
         "clipped to 0.1, 20 steps",
         kind="point",
+    ),
+)
+
+_LOCO = "icrl_bench.envs.mujoco_env"
+
+
+def _locomotion(name: str, objective: str, split: Split, as_in: str, summary: str) -> FamilySpec:
+    return FamilySpec(
+        name=name,
+        module=_LOCO,
+        env_class="LocomotionEnv",
+        params={"objective": objective, "horizon": 200},
+        split=split,
+        as_in=as_in,
+        summary=summary + ", 200 steps",
+        kind="mujoco",
+    )
+
+
+FAMILIES += (
+    _locomotion(
+        "HalfCheetahVel-v0",
+        "velocity",
+        Split("reference", n_train=45, n_test=5, file="HalfCheetahVel-v0.json"),
+        "Meta-DT, T2MIR",
+        "HalfCheetah-v5, reward -|v - v_target| - 0.05|a|^2, 50 published velocities in [0, 3]",
+    ),
+    _locomotion(
+        "HalfCheetahDir-v0",
+        "direction",
+        Split("reference", n_train=1, n_test=1, file="HalfCheetahDir-v0.json"),
+        "Meta-DT",
+        "HalfCheetah-v5, reward d v_x - 0.05|a|^2, train forward, test backward",
+    ),
+    _locomotion(
+        "AntDir-v0",
+        "angle",
+        Split("sample", n_train=45, n_test=5, seed=1003, test_seed=2003),
+        "Meta-DT",
+        "Ant-v5, reward on the velocity along a direction in [0, 2 pi)",
+    ),
+    _locomotion(
+        "HopperParams-v0",
+        "hopper",
+        Split("sample", n_train=45, n_test=5, seed=1004, test_seed=2004),
+        "Meta-DT, T2MIR",
+        "Hopper-v5, body mass, inertia, damping, friction x 1.5^U[-3,3]",
+    ),
+    _locomotion(
+        "WalkerParams-v0",
+        "walker",
+        Split("reference", n_train=45, n_test=5, file="WalkerRandParams-v0.json"),
+        "Meta-DT, T2MIR",
+        "Walker2d-v5, the 50 published body mass, inertia, damping, friction sets",
     ),
 )
 

@@ -10,10 +10,12 @@ import icrl_bench
 
 ALL_IDS = [spec.env_id for spec in icrl_bench.FAMILIES]
 #: the families with NumPy dynamics: every per-id test runs on all of them
-CORE_IDS = [spec.env_id for spec in icrl_bench.FAMILIES if spec.kind != "metaworld"]
-#: per-id tests that also apply to simulator families run on the NumPy ones plus one of the 52
-#: Meta-World ids (each costs seconds to build); tests/envs/test_metaworld.py covers the rest
-SAMPLE_IDS = [*CORE_IDS, "icrl_bench/ML1-Reach-v0"]
+SIMULATED = ("metaworld", "mujoco")
+CORE_IDS = [spec.env_id for spec in icrl_bench.FAMILIES if spec.kind not in SIMULATED]
+#: per-id tests that also apply to simulator families run on the NumPy ones plus one MuJoCo and
+#: one of the 52 Meta-World ids (each costs seconds to build); tests/envs/test_metaworld.py and
+#: tests/envs/test_mujoco.py cover the rest
+SAMPLE_IDS = [*CORE_IDS, "icrl_bench/HalfCheetahVel-v0", "icrl_bench/ML1-Reach-v0"]
 
 
 @pytest.fixture(autouse=True)

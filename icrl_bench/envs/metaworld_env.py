@@ -21,13 +21,10 @@ The expert is Meta-World's scripted policy for the environment class
 from __future__ import annotations
 
 import functools
-import json
-import os
 import pickle
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -56,8 +53,6 @@ V3_ENVIRONMENTS = (
 
 #: the seed of ``metaworld.ML1(name, seed)`` / ``ML10(seed)`` / ``ML45(seed)`` for our splits
 BENCHMARK_SEED = 0
-#: random-policy episodes per task for the reference return
-RANDOM_EPISODES = 5
 
 # Meta-World's scripted policies warn on every action that their gains exceed the action box;
 # the env clips actions to the box, as the warning says, so it carries no information here
@@ -171,9 +166,9 @@ class MetaWorldSpace(TaskSpace):
 
     def reference_returns(self, tasks: Sequence[Task]) -> dict[str, np.ndarray]:
         """Expert (scripted policy, one episode: the env and policy are deterministic) and random
-        (:data:`RANDOM_EPISODES` seeded episodes) returns, measured by rollouts and cached under
-        ``$ICRL_BENCH_HOME/references``."""
-        return _cached_references(self, list(tasks))
+        (:data:`~icrl_bench.envs.references.RANDOM_EPISODES` seeded episodes) returns, measured
+        by rollouts and cached (:mod:`icrl_bench.envs.references`)."""
+        return _measured_references(self, list(tasks))
 
 
 @functools.cache
@@ -302,60 +297,17 @@ class MetaWorldEnvVector(ProcessVectorEnv):
 
 
 # -- reference returns ---------------------------------------------------------------------------
-def _home() -> Path:
-    return Path(os.environ.get("ICRL_BENCH_HOME", Path.home() / ".icrl_bench"))
+def _measured_references(space: MetaWorldSpace, tasks: list[Task]) -> dict[str, np.ndarray]:
+    from icrl_bench.envs.references import cached, random_reference, rollout_returns
 
-
-def _cached_references(space: MetaWorldSpace, tasks: list[Task]) -> dict[str, np.ndarray]:
-    import hashlib
-
-    from icrl_bench.tasks import split_hash
-
-    key = hashlib.sha256(
-        f"{split_hash(tasks)}|{space.horizon}|{RANDOM_EPISODES}|v0".encode()
-    ).hexdigest()[:16]
-    path = _home() / "references" / f"{space.family}-{key}.json"
-    if path.exists():
-        doc = json.loads(path.read_text())
-        return {k: np.asarray(v, dtype=np.float64) for k, v in doc.items()}
-    refs = measure_references(space.family, tasks, space.horizon)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({k: v.tolist() for k, v in refs.items()}))
-    tmp.replace(path)
-    return refs
-
-
-def measure_references(family: str, tasks: list[Task], horizon: int) -> dict[str, np.ndarray]:
-    """Expert and random returns and success rates per task, by rollouts on every core."""
-    from icrl_bench.data.sources import random_actions
-
-    venv = gym.make_vec(
-        f"icrl_bench/{family}",
-        num_envs=len(tasks),
-        vectorization_mode="vector_entry_point",
-        tasks=tasks,
-        autoreset_mode="Disabled",
-        max_episode_steps=horizon,
+    expert = cached(
+        space.family,
+        tasks,
+        space.horizon,
+        "expert",
+        lambda: rollout_returns(space.family, tasks, space.horizon, "oracle", 1),
     )
-    out: dict[str, np.ndarray] = {}
-    rng = np.random.default_rng(0)
-    for policy, episodes in (("oracle", 1), ("random", RANDOM_EPISODES)):
-        total = np.zeros(len(tasks))
-        success = np.zeros(len(tasks))
-        for e in range(episodes):
-            venv.reset(seed=[1000 * e + i for i in range(len(tasks))])  # type: ignore[arg-type]
-            hit = np.zeros(len(tasks), dtype=bool)
-            for _ in range(horizon):
-                if policy == "oracle":
-                    act = venv.unwrapped.oracle_action()  # type: ignore[attr-defined]
-                else:
-                    act = random_actions(venv.single_action_space, len(tasks), rng)
-                _, rew, _, _, info = venv.step(act)
-                total += rew
-                hit |= info["success"]
-            success += hit
-        out[policy] = total / episodes
-        out[f"{policy}_success"] = success / episodes
-    venv.close()
-    return out
+    return {
+        "random": random_reference(space.family, tasks, space.horizon),
+        "oracle": expert["return"],
+    }

@@ -132,9 +132,14 @@ _META_WORLD = Setting(
 )
 
 
+_LOCOMOTION = Setting(
+    10, 3, "normalized_final", "our choice: 10 episodes of 200 steps (Meta-DT, T2MIR: 200 steps)"
+)
+
+
 def _offline(s: Setting, kind: str = "grid") -> Setting:
-    if kind == "metaworld":  # random arm motions seldom touch the object: an expert prompt
-        prompt, why = "expert", "one scripted-expert episode of the test task (Meta-DT prompts)"
+    if kind in ("metaworld", "mujoco"):  # random motions carry little of the task: an expert
+        prompt, why = "expert", "one expert episode of the test task (Meta-DT prompts)"
     else:
         prompt = "random"
         why = "one uniform-random episode of the test task (DPT offline uses random-rollout "
@@ -182,7 +187,8 @@ def _zero_shot(s: Setting) -> Setting:
 
 SETTINGS: dict[tuple[str, str], Setting] = {}
 for _spec in FAMILIES:
-    _online = {"bandit": _BANDIT, "metaworld": _META_WORLD}.get(_spec.kind) or _ONLINE[_spec.name]
+    _by_kind = {"bandit": _BANDIT, "metaworld": _META_WORLD, "mujoco": _LOCOMOTION}
+    _online = _by_kind.get(_spec.kind) or _ONLINE[_spec.name]
     SETTINGS[(_spec.name, "online-v1")] = _online
     SETTINGS[(_spec.name, "offline-prompt-v1")] = _offline(_online, _spec.kind)
     SETTINGS[(_spec.name, "offline-prompt-v2")] = _offline_uniform(_online, _spec.kind)
