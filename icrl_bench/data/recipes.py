@@ -34,7 +34,7 @@ from icrl_bench.data.store import (
 )
 from icrl_bench.errors import IcrlBenchError, UnknownIdError
 from icrl_bench.provenance import git_sha
-from icrl_bench.registry import FamilySpec, family, reference_returns, tasks
+from icrl_bench.registry import FamilySpec, family, tasks
 
 SCHEMA_VERSION = 1
 #: transitions one chunk holds in memory (a recipe's chunks are fixed by this, not by workers)
@@ -91,6 +91,13 @@ SCALES: dict[tuple[str, str], Scale] = {
     ("point", "prompt"): Scale(tasks=None, histories=1, episodes=1, split="test"),
     # our choice (Meta-DT/T2MIR ship SAC data): 45 train goals x 20 histories x 100 episodes
     ("point", "paper"): Scale(tasks=None, histories=20, episodes=100),
+    # MuJoCo: one SAC learner per task (one task per worker process)
+    ("mujoco", "smoke"): Scale(tasks=2, histories=1, episodes=4, train_episodes=4),
+    ("mujoco", "prompt"): Scale(
+        tasks=None, histories=1, episodes=1, train_episodes=500, split="test"
+    ),
+    # our choice: 45 train tasks x one SAC run of 500 episodes (100k steps); estimated, not run
+    ("mujoco", "paper"): Scale(tasks=None, histories=1, episodes=500, train_episodes=500),
     # Meta-World: 100-step episodes at about 1,600 steps/s per core
     ("metaworld", "smoke"): Scale(tasks=2, histories=2, episodes=4),
     ("metaworld", "prompt"): Scale(tasks=None, histories=1, episodes=1, split="test"),
@@ -152,11 +159,19 @@ _EPS_CONTINUOUS = ("noisy-oracle", {**_EPS[1], "noise_scale": 5.0})
 _EPS_MW = ("noisy-oracle", {**_EPS[1], "noise_scale": 1.0})
 
 
+def _flag(learner: str, name: str) -> bool:
+    """A source's class flag (the SAC source trains, then freezes; it never relocates)."""
+    if learner == "sac":
+        return name == "freezable"
+    return bool(getattr(LEARNERS[learner], name))
+
+
 def _frozen(expert_share: float) -> dict[str, tuple[str, dict[str, Any]]]:
     params = {**_Q[1], "medium_fraction": 0.5, "expert_share": expert_share, "frozen_eps": 0.1}
     out: dict[str, tuple[str, dict[str, Any]]] = {"grid": ("q-learning", params)}
     if expert_share == 1.0:  # the closed-form optimum and Meta-World's scripted policies
         out["point"] = out["metaworld"] = ("oracle", {})
+    out["mujoco"] = ("sac", {"medium_fraction": 0.5, "expert_share": expert_share})
     return out
 
 
@@ -168,7 +183,7 @@ VARIANTS: dict[str, Variant] = {
             0,
             "clean learning histories of the source learner",
             "AD (Laskin et al., 2022): learning histories of a source RL algorithm",
-            {"grid": _Q, "bandit": _THOMPSON, "point": _CEM},
+            {"grid": _Q, "bandit": _THOMPSON, "point": _CEM, "mujoco": ("sac", {})},
         ),
         Variant(
             "ad-eps",
@@ -200,7 +215,7 @@ VARIANTS: dict[str, Variant] = {
             0,
             "uniform-random rollouts from the start state",
             "the uniform-random baseline policy (DPT's DarkRoom data is `uniform-rollin`)",
-            {k: ("random", {}) for k in ("grid", "bandit", "point", "metaworld")},
+            {k: ("random", {}) for k in ("grid", "bandit", "point", "metaworld", "mujoco")},
         ),
         Variant(
             "uniform-rollin",
@@ -264,7 +279,7 @@ class Plan:
     def frozen(self) -> bool:
         """Whether the learner trains before recording and is then frozen (Q-learning's
         medium/expert snapshots); an oracle expert records from the start."""
-        return self.variant.frozen and LEARNERS[self.learner].freezable
+        return self.variant.frozen and _flag(self.learner, "freezable")
 
     def recipe(self) -> dict[str, Any]:
         """The manifest's ``recipe`` entry."""
@@ -275,7 +290,7 @@ class Plan:
             "learner": self.learner,
             "learner_params": self.params,
             # whether each transition starts where the previous one of its episode ended
-            "connected": not LEARNERS[self.learner].relocates,
+            "connected": not _flag(self.learner, "relocates"),
             "scale": self.scale_name,
             "tasks": self.scale.tasks,
             "histories_per_task": self.scale.histories,
@@ -321,10 +336,12 @@ def plan(
             raise IcrlBenchError(f"unknown recipe parameter {key!r} for {var.id}")
     if seed < 0:
         raise IcrlBenchError(f"seed must be >= 0, got {seed}")
-    frozen = var.frozen and LEARNERS[learner].freezable
+    frozen = var.frozen and _flag(learner, "freezable")
     total_episodes = sc.episodes + (sc.train_episodes if frozen else 0)
     per_task = sc.histories * total_episodes * spec.horizon
     tasks_per_chunk = int(chunk_override or max(1, CHUNK_TRANSITIONS // max(per_task, 1)))
+    if learner == "sac":  # one task per worker process: SAC runs are slow and independent
+        tasks_per_chunk = int(chunk_override or 1)
     return Plan(spec.env_id, var, scale, sc, seed, learner, params, tasks_per_chunk)
 
 
@@ -340,6 +357,19 @@ def _run_chunk(args: tuple[Plan, int, int]) -> Collected:
         record_from = p.scale.train_episodes
         episodes += p.scale.train_episodes
     code = zlib.crc32(p.variant.id.encode())
+    if p.learner == "sac":
+        from icrl_bench.data.sac import collect_sac
+
+        params = {k: v for k, v in learner_params.items() if k != "freeze_after"}
+        return collect_sac(
+            spec.env_id,
+            chosen,
+            p.scale.histories,
+            episodes,
+            params,
+            seed=[p.seed, code, first],
+            record_from=record_from,
+        )
     return collect(
         spec.env_id,
         chosen,
@@ -415,7 +445,8 @@ def generate(
             writer = ArrayWriter(tmp)
             counts = _write_chunks(writer, chunks, p, workers, progress, on_chunk)
             arrays = writer.close()
-            refs = reference_returns(p.env_id, p.scale.split)
+            # the chosen tasks are the first of their split: their references are its first
+            refs = family(p.env_id).core().reference_returns(chosen)
             n_tasks = len(chosen)
             manifest = {
                 "schema_version": SCHEMA_VERSION,
@@ -431,9 +462,11 @@ def generate(
                 "has_optimal_actions": "optimal_actions" in arrays,
                 "history_kinds": {str(k): v for k, v in HISTORY_KINDS.items()},
                 "tasks": [t.to_dict() for t in chosen],
+                # a locomotion family's expert reference exists once its SAC experts are
+                # trained (None until then)
                 "reference_returns": {
                     "random": refs["random"][:n_tasks].tolist(),
-                    "oracle": refs["oracle"][:n_tasks].tolist(),
+                    "oracle": refs["oracle"][:n_tasks].tolist() if "oracle" in refs else None,
                 },
                 "horizon": family(p.env_id).horizon,
                 "provenance": {
@@ -474,10 +507,10 @@ def _write_chunks(
                 writer.append(name, getattr(c, name))
             writer.append("terminations", c.terminations)
             writer.append("truncations", c.truncations)
-            opt = c.optimal_actions
-            writer.append(
-                "optimal_actions", opt.astype(np.int16) if opt.dtype.kind in "iu" else opt
-            )
+            opt = c.optimal_actions  # discrete labels fit int16; continuous keep the action dtype
+            if opt is not None:
+                labels = opt.astype(np.int16) if opt.dtype.kind in "iu" else opt
+                writer.append("optimal_actions", labels)
             writer.append("task_index", (first + c.task).astype(np.int32))
             writer.append("history_index", (hist_base + env_local).astype(np.int32))
             writer.append("episode_index", c.episode.astype(np.int32))

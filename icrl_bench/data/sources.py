@@ -508,7 +508,7 @@ class Collected:
     rewards: np.ndarray
     terminations: np.ndarray
     truncations: np.ndarray
-    optimal_actions: np.ndarray
+    optimal_actions: np.ndarray | None
     task: np.ndarray
     history: np.ndarray
     episode: np.ndarray
@@ -556,6 +556,7 @@ def collect(
     env_seeds = [int(s.generate_state(1)[0]) for s in env_seq.spawn(n)]
     act_space = venv.single_action_space
     ctx = make_context(core, n, episodes)
+    has_oracle = getattr(core, "has_oracle", True)
     agent = LEARNERS[learner](ctx, np.random.default_rng(learner_seq), **learner_params)
 
     h = core.horizon
@@ -585,7 +586,7 @@ def collect(
                 core.place_uniform(agent.rng)
                 obs = core.observe()
             state = core.learner_state()
-            optimal = core.oracle_action()
+            optimal = core.oracle_action() if has_oracle else opt_buf[0, 0]
             actions = agent.act(state, optimal, (ep * h + t) / (episodes * h))
             next_obs, rewards, term, trunc, _ = venv.step(actions)
             agent.update(state, actions, rewards, core.learner_state(), term, alive)
@@ -623,5 +624,11 @@ def collect(
         episode=ep_index,
         step=step_index,
         history_kind=agent.history_kind(),
-        **out,
+        observations=out["observations"],
+        next_observations=out["next_observations"],
+        actions=out["actions"],
+        rewards=out["rewards"],
+        terminations=out["terminations"],
+        truncations=out["truncations"],
+        optimal_actions=out["optimal_actions"] if has_oracle else None,
     )

@@ -233,6 +233,7 @@ class LocomotionEnv(TaskEnv):
     """
 
     space_cls = LocomotionSpace
+    has_oracle = False  # the expert is a trained SAC policy (the ``expert`` dataset recipe)
 
     def _build(self, **params: Any) -> None:
         space = self._space

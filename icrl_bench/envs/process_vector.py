@@ -98,6 +98,8 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
     metadata: dict[str, Any] = {"render_modes": []}
     #: whether ``info["success"]`` is reported (Meta-World)
     has_success: ClassVar[bool] = False
+    #: whether :meth:`oracle_action` exists (Meta-World's scripted experts; not locomotion)
+    has_oracle: ClassVar[bool] = True
 
     def __init__(
         self, family: str, horizon: int, task: Task | Mapping[str, Any] | None = None, **params: Any
@@ -508,6 +510,7 @@ class _CoreView:
         self.num_envs = venv.num_envs
         self.single_observation_space = venv.single_observation_space
         self.single_action_space = venv.single_action_space
+        self.has_oracle = venv.env_cls.has_oracle
 
     def oracle_action(self) -> np.ndarray:
         """The oracle's (or expert's) action in every env."""

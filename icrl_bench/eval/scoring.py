@@ -30,6 +30,17 @@ def success_source(env_id: str) -> str | None:
     return "info" if spec.kind == "metaworld" else None
 
 
+def _references(env_id: str) -> dict[str, np.ndarray]:
+    """The test split's random and oracle references, or a clear error where the oracle (a
+    locomotion family's SAC expert) is not trained yet."""
+    ref = reference_returns(env_id)
+    if "oracle" not in ref:
+        from icrl_bench.envs.references import missing_expert
+
+        raise missing_expert(family(env_id).name)
+    return ref
+
+
 def is_bandit(env_id: str) -> bool:
     """Whether a family is scored by regret (the bandits)."""
     return family(env_id).headline == "regret"
@@ -105,5 +116,5 @@ def headline_scores(
             raise ValueError(f"{family(env_id).name} is scored from the pulled arms (actions)")
         regret, _ = bandit_scores(env_id, actions)
         return -metrics.cumulative_regret(regret)
-    ref = reference_returns(env_id)
+    ref = _references(env_id)
     return metrics.final_score(metrics.normalized(returns, ref["random"], ref["oracle"]))

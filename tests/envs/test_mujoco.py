@@ -168,3 +168,21 @@ def test_bad_tasks_are_refused() -> None:
         gym.make("icrl_bench/HopperParams-v0", task=bad)
     with pytest.raises(InvalidTaskError, match="finite"):
         VelocityTask("HalfCheetahVel-v0", float("nan"))
+
+
+def test_smoke_sac_datasets_generate_verify_and_load() -> None:
+    from icrl_bench import data
+
+    hist = data.load(data.generate("HalfCheetahVel-v0", "histories", "smoke", workers=2))
+    hist.verify()
+    assert hist.arrays["observations"].shape == (1600, 17)
+    assert hist.arrays["actions"].shape == (1600, 6) and not hist.has_optimal_actions
+    assert hist.manifest["reference_returns"]["oracle"] is None  # no SAC expert trained yet
+    window = hist.sample_windows(3, 200, np.random.default_rng(0))
+    assert window["actions"].shape == (3, 200, 6)
+    expert = data.load(data.generate("HalfCheetahVel-v0", "expert", "smoke", workers=2))
+    expert.verify()
+    assert set(np.asarray(expert.arrays["history_kind"]).tolist()) == {3}
+    # the same recipe and seed give the same bytes
+    again = data.generate("HalfCheetahVel-v0", "histories", "smoke", workers=1, force=True)
+    assert data.load(again).sha256 == hist.sha256

@@ -1,0 +1,223 @@
+"""Soft Actor-Critic learning histories for the MuJoCo families (Stable-Baselines3's SAC).
+
+One SAC learner per (task, history), as Meta-DT and T2MIR train one SAC agent per task. Every
+transition the learner takes while it trains is recorded, so a history runs from random
+exploration to a trained policy (the ``histories`` variant). For the ``medium`` / ``expert`` /
+``medium-expert`` variants the learner first trains for ``train_episodes`` without recording,
+keeping a snapshot of its policy at ``medium_fraction`` of training; then the recorded episodes
+are rolled out by the frozen snapshot (medium) or the final policy (expert), sampling from the
+policy's distribution. The recipe runs one task per worker process (``tasks_per_chunk = 1``), so
+a machine's cores train that many tasks at once.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from icrl_bench.data.sources import Collected
+from icrl_bench.errors import IcrlBenchError
+from icrl_bench.tasks import Task
+
+
+def _sb3() -> Any:
+    try:
+        import stable_baselines3
+    except ImportError as e:  # pragma: no cover - an optional extra
+        raise IcrlBenchError(
+            "SAC datasets need Stable-Baselines3: pip install 'icrl-bench[mujoco]'"
+        ) from e
+    return stable_baselines3
+
+
+def _recorder(sb3: Any, steps: list[tuple[Any, ...]], record: bool) -> Any:
+    """An SB3 callback that keeps every transition of the learner's training."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Recorder(BaseCallback):
+        def _on_step(self) -> bool:
+            if record:
+                loc = self.locals
+                done = bool(loc["dones"][0])
+                info = loc["infos"][0]
+                nxt = info["terminal_observation"] if done else loc["new_obs"][0]
+                trunc = bool(info.get("TimeLimit.truncated", False))
+                steps.append(
+                    (
+                        np.array(self.model._last_obs, dtype=np.float32)[0],
+                        np.asarray(loc["actions"][0], dtype=np.float32),
+                        float(loc["rewards"][0]),
+                        np.asarray(nxt, dtype=np.float32),
+                        done and not trunc,
+                        trunc,
+                    )
+                )
+            return True
+
+    return Recorder()
+
+
+def run_sac(
+    env_id: str,
+    task: Task,
+    episodes: int,
+    seed: int,
+    record_from: int = 0,
+    medium: bool = False,
+    medium_fraction: float = 0.5,
+    learning_starts: int = 1000,
+    learning_rate: float = 3e-4,
+    batch_size: int = 256,
+    net_arch: Sequence[int] = (256, 256),
+) -> list[tuple[Any, ...]]:
+    """Train one SAC learner on ``task``; return the recorded transitions in order.
+
+    With ``record_from = 0`` the learner's whole training is recorded (a learning history of
+    ``episodes`` episodes). Otherwise it trains ``record_from`` episodes unrecorded and the policy
+    (the final one, or the ``medium_fraction`` snapshot when ``medium``) rolls out the remaining
+    ``episodes - record_from`` episodes.
+    """
+    import torch
+
+    sb3 = _sb3()
+    torch.set_num_threads(1)  # one learner per core
+    env = gym.make(env_id, task=task)
+    horizon = int(env.unwrapped.horizon)  # type: ignore[attr-defined]
+    env.reset(seed=seed)
+    model = sb3.SAC(
+        "MlpPolicy",
+        env,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        learning_starts=min(learning_starts, max(horizon, (episodes * horizon) // 4)),
+        policy_kwargs={"net_arch": list(net_arch)},
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+    steps: list[tuple[Any, ...]] = []
+    if record_from == 0:
+        model.learn(episodes * horizon, callback=_recorder(sb3, steps, True))
+        env.close()
+        return _whole_episodes(steps)
+    train_steps = record_from * horizon
+    snapshot = None
+    if medium:
+        first = max(1, round(medium_fraction * train_steps))
+        model.learn(first)
+        snapshot = copy.deepcopy(model.policy.state_dict())
+        model.learn(train_steps - first, reset_num_timesteps=False)
+        model.policy.load_state_dict(snapshot)
+    else:
+        model.learn(train_steps)
+    rng_seed = seed + 1
+    obs, _ = env.reset(seed=rng_seed)
+    torch.manual_seed(rng_seed)
+    for _ in range(episodes - record_from):
+        done = False
+        while not done:
+            action, _ = model.predict(obs, deterministic=False)
+            nxt, rew, term, trunc, _ = env.step(action)
+            steps.append(
+                (
+                    np.asarray(obs, np.float32),
+                    np.asarray(action, np.float32),
+                    float(rew),
+                    np.asarray(nxt, np.float32),
+                    bool(term),
+                    bool(trunc),
+                )
+            )
+            done = term or trunc
+            obs = nxt
+        obs, _ = env.reset()
+    env.close()
+    return steps
+
+
+def _whole_episodes(steps: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Drop a last episode that the step budget cut short (early terminations shift the
+    episode ends, and a dataset's episodes must end in a termination or truncation)."""
+    ends = [i for i, s in enumerate(steps) if s[4] or s[5]]
+    return steps[: ends[-1] + 1] if ends else []
+
+
+def expert_returns(
+    env_id: str, tasks: Sequence[Task], train_episodes: int, episodes: int = 5, seed: int = 0
+) -> np.ndarray:
+    """Mean return per task of a SAC expert trained ``train_episodes`` episodes on it: the
+    locomotion families' expert reference."""
+    out = []
+    for i, task in enumerate(tasks):
+        steps = run_sac(
+            env_id, task, train_episodes + episodes, seed + i, record_from=train_episodes
+        )
+        out.append(sum(s[2] for s in steps) / episodes)
+    return np.asarray(out)
+
+
+def collect_sac(
+    env_id: str,
+    tasks: Sequence[Task],
+    histories: int,
+    episodes: int,
+    params: dict[str, Any],
+    seed: Sequence[int],
+    record_from: int = 0,
+) -> Collected:
+    """SAC learners for ``histories`` histories on each task, as a :class:`Collected` batch.
+
+    ``params`` holds the learner settings; ``expert_share`` (0 to 1) makes that share of the
+    frozen histories expert and the rest medium (``medium-expert``); ``history_kind`` records
+    which (2 medium, 3 expert; 0 for learning histories).
+    """
+    params = dict(params)
+    expert_share = float(params.pop("expert_share", 1.0))
+    params.pop("freeze_after", None)
+    root = np.random.SeedSequence(list(seed))
+    rows: dict[str, list[Any]] = {k: [] for k in ("obs", "act", "rew", "next", "term", "trunc")}
+    task_i, hist_i, ep_i, step_i, kinds = [], [], [], [], []
+    pick = np.random.default_rng(root.spawn(1)[0])
+    for t, task in enumerate(tasks):
+        for h in range(histories):
+            run_seed = int(root.spawn(1)[0].generate_state(1)[0] % (2**31 - 1))
+            expert = record_from > 0 and pick.random() < expert_share
+            steps = run_sac(
+                env_id,
+                task,
+                episodes,
+                run_seed,
+                record_from=record_from,
+                medium=record_from > 0 and not expert,
+                **params,
+            )
+            kinds.append(0 if record_from == 0 else (3 if expert else 2))
+            episode, step = 0, 0
+            for obs, act, rew, nxt, term, trunc in steps:
+                for key, value in zip(rows, (obs, act, rew, nxt, term, trunc), strict=True):
+                    rows[key].append(value)
+                task_i.append(t)
+                hist_i.append(h)
+                ep_i.append(episode)
+                step_i.append(step)
+                step += 1
+                if term or trunc:
+                    episode, step = episode + 1, 0
+    return Collected(
+        observations=np.stack(rows["obs"]).astype(np.float32),
+        next_observations=np.stack(rows["next"]).astype(np.float32),
+        actions=np.stack(rows["act"]).astype(np.float32),
+        rewards=np.asarray(rows["rew"], dtype=np.float64),
+        terminations=np.asarray(rows["term"], dtype=bool),
+        truncations=np.asarray(rows["trunc"], dtype=bool),
+        optimal_actions=None,
+        task=np.asarray(task_i, dtype=np.int64),
+        history=np.asarray(hist_i, dtype=np.int64),
+        episode=np.asarray(ep_i, dtype=np.int64),
+        step=np.asarray(step_i, dtype=np.int64),
+        history_kind=np.asarray(kinds, dtype=np.int8),
+    )
