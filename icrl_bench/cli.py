@@ -38,17 +38,22 @@ def cmd_tasks_list(args: argparse.Namespace) -> int:
     for col in ("id", "train/test", "horizon", "random", "oracle", "as in"):
         table.add_column(col, justify="right" if col in ("horizon", "random", "oracle") else "left")
     for spec in FAMILIES:
-        dist = tasks(spec.name)
-        ref = reference_returns(spec.name)
+        if spec.kind in ("metaworld", "mujoco"):  # measured by rollouts: not for a listing
+            random = oracle = "measured*"
+        else:
+            ref = reference_returns(spec.name)
+            random, oracle = f"{ref['random'].mean():.3f}", f"{ref['oracle'].mean():.3f}"
         table.add_row(
             spec.env_id,
-            f"{len(dist.train)}/{len(dist.test)}",
+            f"{spec.split.n_train}/{spec.split.n_test}",
             str(spec.horizon),
-            f"{ref['random'].mean():.3f}",
-            f"{ref['oracle'].mean():.3f}",
+            random,
+            oracle,
             spec.as_in,
         )
-    _console().print(table)
+    out = _console()
+    out.print(table)
+    out.print("* simulator families: `icrl-bench tasks show ID` measures and caches them")
     return 0
 
 
@@ -64,9 +69,9 @@ def cmd_tasks_show(args: argparse.Namespace) -> int:
     out.print(f"horizon: {spec.horizon}   headline metric: {spec.headline}")
     out.print(f"split: {len(dist.train)} train / {len(dist.test)} test; {dist.split_source}")
     out.print(f"split hashes: {dist.split_hashes()}")
+    oracle = f"{ref['oracle'].mean():.4f}" if "oracle" in ref else "not trained yet"
     out.print(
-        f"reference returns over the test split: random {ref['random'].mean():.4f}, "
-        f"oracle {ref['oracle'].mean():.4f}"
+        f"reference returns over the test split: random {ref['random'].mean():.4f}, oracle {oracle}"
     )
     out.print(f"first test task: {dist.test[0].to_json()}")
     out.print(spec.env_cls().__doc__ or "", markup=False)
@@ -166,6 +171,22 @@ def cmd_data_verify(args: argparse.Namespace) -> int:
 
     data.load(args.id).verify()
     print(f"{args.id}: ok")
+    return 0
+
+
+def cmd_data_references(args: argparse.Namespace) -> int:
+    """Measure (and cache) a simulator family's reference returns on its test split; for a
+    locomotion family this trains its SAC experts."""
+    from icrl_bench.envs.references import train_expert_references
+
+    spec = family(args.env_id)
+    test = tasks(spec.name).test
+    if spec.kind == "mujoco":
+        train_expert_references(spec.name, test, spec.horizon, args.train_episodes)
+    refs = reference_returns(spec.name)
+    for i, task in enumerate(test):
+        oracle = f"{refs['oracle'][i]:.2f}" if "oracle" in refs else "none"
+        print(f"task {i}: random {refs['random'][i]:.2f}  oracle {oracle}  {task}")
     return 0
 
 
@@ -433,6 +454,17 @@ def build_parser() -> argparse.ArgumentParser:
         p = dsub.add_parser(name, help=text)
         p.add_argument("id")
         p.set_defaults(func=func)
+    p_ref = dsub.add_parser(
+        "references", help="measure a simulator family's test-split references (SAC experts)"
+    )
+    p_ref.add_argument("env_id")
+    p_ref.add_argument(
+        "--train-episodes",
+        type=_positive_int,
+        default=500,
+        help="SAC training episodes per test task (locomotion)",
+    )
+    p_ref.set_defaults(func=cmd_data_references)
     p_exp = dsub.add_parser("export-minari", help="write the dataset in Minari's format")
     p_exp.add_argument("id")
     p_exp.add_argument("--minari-id", default=None, help="Minari dataset id to write")
