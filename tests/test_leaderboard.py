@@ -480,3 +480,16 @@ def test_oversized_claims_and_non_finite_config_are_named(
     doc["method"] = "nanconfig"
     doc["config"] = {"lr": float("nan")}
     _assert_rejected(_write(doc, tmp_path / "nan.json"), board, "config")
+
+
+def test_point_robot_returns_are_bounded_by_the_exact_oracle(board: Path, tmp_path: Path) -> None:
+    doc = _doc("cem", "PointRobot-v0")
+    submit(_write(doc, tmp_path / "ok.json"), board)  # a real learner's row is accepted
+    better = copy.deepcopy(doc)
+    better["method"] = "impossible"
+    better["returns"][0][0][-1] = 0.0  # above the optimum (every return is negative)
+    _assert_rejected(_write(better, tmp_path / "bad.json"), board, "returns")
+    far = copy.deepcopy(doc)
+    far["method"] = "impossible"
+    far["returns"][0][0][0] = -1e6  # farther than any 20 steps can go
+    _assert_rejected(_write(far, tmp_path / "far.json"), board, "returns")
