@@ -58,6 +58,8 @@ class Config:
         dropout: dropout (the reference: 0).
         action_selection: ``"sample"`` (online in the reference) or ``"argmax"`` (greedy).
         append_own: after a prompt, append the agent's own transitions to the context.
+        obs_coords: also embed a grid cell's ``(x, y)`` (the reference's Dark Room states are
+            coordinates; ours are cell indices).
         device: ``"auto"`` (CUDA, MPS, CPU) or a device name.
     """
 
@@ -68,6 +70,7 @@ class Config:
     dropout: float = 0.0
     action_selection: str = "sample"
     append_own: bool = True
+    obs_coords: bool = False
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -95,7 +98,9 @@ class DPTModel(nn.Module):
     def __init__(self, cfg: Config, obs_info: dict[str, Any], act_info: dict[str, Any]) -> None:
         super().__init__()
         self.cfg = cfg
-        self.embed = TransitionEmbedder(obs_info, act_info, cfg.d_model, parts=2)
+        self.embed = TransitionEmbedder(
+            obs_info, act_info, cfg.d_model, parts=2, coords=cfg.obs_coords
+        )
         # a query reads the last `context` transitions: a window of context + 1 tokens
         self.core = CausalTransformer(
             cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout, window=cfg.context + 1

@@ -5,12 +5,14 @@
 * ``"interleaved"``: one token per part, ``s_0, a_0, r_0, s_1, ...`` (AD's original layout and
   Decision Transformer's), each part tagged with a learned type embedding.
 
-Discrete spaces use lookup tables; continuous ones a linear map of the flattened value. Action
+Discrete spaces use lookup tables (plus, optionally, a linear map of a grid cell's coordinates);
+continuous ones a linear map of the flattened value. Action
 tables carry one extra row, :attr:`SpaceEmbedding.none_index`, for "no previous action".
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -37,12 +39,21 @@ class SpaceEmbedding(nn.Module):
         with_none: add a "none" entry (discrete: an extra row; continuous: the zero vector).
     """
 
-    def __init__(self, info: dict[str, Any], d_model: int, with_none: bool = False) -> None:
+    def __init__(
+        self, info: dict[str, Any], d_model: int, with_none: bool = False, coords: bool = False
+    ) -> None:
         super().__init__()
         self.discrete = info["kind"] == "discrete"
+        self.side = 0
         if self.discrete:
             self.none_index = int(info["n"])
             self.table = nn.Embedding(int(info["n"]) + int(with_none), d_model)
+            if coords:  # a square grid's cell x * side + y: also embed (x, y) linearly
+                side = math.isqrt(int(info["n"]))
+                if side * side != int(info["n"]):
+                    raise ValueError(f"coords needs a square grid, got {info['n']} cells")
+                self.side = side
+                self.coords = nn.Linear(2, d_model)
         else:
             self.none_index = -1
             self.linear = nn.Linear(int(np.prod(info["shape"])), d_model)
@@ -50,7 +61,12 @@ class SpaceEmbedding(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``[B, T] (int) or [B, T, ...] (float) -> [B, T, d_model]``."""
         if self.discrete:
-            return self.table(x.long())
+            out = self.table(x.long())
+            if self.side:
+                cell = x.long()
+                xy = torch.stack([cell // self.side, cell % self.side], dim=-1)
+                out = out + self.coords(xy.float() / max(self.side - 1, 1))
+            return out
         return self.linear(x.flatten(2).float())
 
 
@@ -62,14 +78,21 @@ class TransitionEmbedder(nn.Module):
         act_info: :func:`space_info` of the action space.
         d_model: token width.
         parts: how many type tags to learn (interleaved layouts and special tokens).
+        coords: on a square grid's cell-index observations, also embed the cell's ``(x, y)``
+            (DPT's Dark Room states are coordinates).
     """
 
     def __init__(
-        self, obs_info: dict[str, Any], act_info: dict[str, Any], d_model: int, parts: int = 4
+        self,
+        obs_info: dict[str, Any],
+        act_info: dict[str, Any],
+        d_model: int,
+        parts: int = 4,
+        coords: bool = False,
     ) -> None:
         super().__init__()
-        self.obs = SpaceEmbedding(obs_info, d_model)
-        self.next_obs = SpaceEmbedding(obs_info, d_model)
+        self.obs = SpaceEmbedding(obs_info, d_model, coords=coords)
+        self.next_obs = SpaceEmbedding(obs_info, d_model, coords=coords)
         self.action = SpaceEmbedding(act_info, d_model, with_none=True)
         self.reward = nn.Linear(1, d_model)
         self.kind = nn.Embedding(parts, d_model)

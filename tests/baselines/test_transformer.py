@@ -83,10 +83,11 @@ def test_ad_cached_logits_equal_full_forward(tokens: str, obs_info: dict) -> Non
             )
 
 
+@pytest.mark.parametrize("coords", [False, True], ids=["index", "coords"])
 @pytest.mark.parametrize("obs_info", [GRID_OBS, BANDIT_OBS], ids=["grid", "bandit"])
-def test_dpt_cached_logits_equal_full_forward(obs_info: dict) -> None:
+def test_dpt_cached_logits_equal_full_forward(obs_info: dict, coords: bool) -> None:
     torch.manual_seed(2)
-    cfg = DPTConfig(context=10, d_model=32, n_layers=2, n_heads=2)
+    cfg = DPTConfig(context=10, d_model=32, n_layers=2, n_heads=2, obs_coords=coords)
     model = DPTModel(cfg, obs_info, ACTIONS).eval()
     agent = DPTAgent(model)
     agent.reset(2)
