@@ -3,6 +3,7 @@ the scripted expert, success reporting and datasets."""
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import gymnasium as gym
@@ -148,3 +149,29 @@ def test_smoke_datasets_generate_verify_and_load() -> None:
     random = data.load("ML1-Reach-v0/random-v0/smoke-seed0")
     assert expert.episode_returns().mean() > 2 * random.episode_returns().mean()
     np.testing.assert_array_equal(expert.arrays["actions"], expert.arrays["optimal_actions"])
+
+
+ALL_MW = [s.env_id for s in icrl_bench.FAMILIES if s.kind == "metaworld"]
+
+
+@pytest.mark.skipif(
+    not os.environ.get("ICRL_BENCH_FULL"),
+    reason="all 52 Meta-World ids take minutes to build; set ICRL_BENCH_FULL=1",
+)
+@pytest.mark.parametrize("env_id", ALL_MW)
+def test_every_metaworld_id_passes_check_env_and_a_determinism_rollout(env_id: str) -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    check_env(gym.make(env_id).unwrapped, skip_render_check=True)
+
+    def rollout(seed: int) -> np.ndarray:
+        env = gym.make(env_id)
+        obs, _ = env.reset(seed=seed)
+        env.action_space.seed(seed)
+        out = [obs]
+        for _ in range(30):
+            obs, rew, _, _, _ = env.step(env.action_space.sample())
+            out.append(np.append(obs, rew))
+        return np.concatenate(out)
+
+    np.testing.assert_array_equal(rollout(3), rollout(3))
