@@ -61,6 +61,30 @@ def test_check_env_and_expert_succeeds(family: str) -> None:
     assert success and trunc and not term
 
 
+def test_the_task_moves_the_goal_that_rewards_and_success_follow() -> None:
+    """Replaying task A's expert actions succeeds on A and not on B, and the rewards differ."""
+    test = icrl_bench.tasks("ML1-Reach-v0").test
+    a, b = test[0], test[1]
+    env = gym.make("icrl_bench/ML1-Reach-v0", task=a)
+    env.reset(seed=0)
+    actions, rewards_a, success_a = [], [], False
+    for _ in range(100):
+        act = env.unwrapped.oracle_action()
+        _, rew, _, _, info = env.step(act)
+        actions.append(act)
+        rewards_a.append(rew)
+        success_a |= info["success"]
+    other = gym.make("icrl_bench/ML1-Reach-v0", task=b)
+    other.reset(seed=0)
+    rewards_b, success_b = [], False
+    for act in actions:
+        _, rew, _, _, info = other.step(act)
+        rewards_b.append(rew)
+        success_b |= info["success"]
+    assert success_a and not success_b
+    assert sum(rewards_a) > sum(rewards_b)
+
+
 def test_reset_seed_reaches_the_simulator() -> None:
     """Meta-World ignores reset(seed=...): ours seeds the simulator through env.seed()."""
     draws = []
