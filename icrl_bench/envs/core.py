@@ -27,6 +27,22 @@ from icrl_bench.errors import InvalidActionError, InvalidTaskError
 from icrl_bench.tasks import Task, TaskDistribution
 
 
+def validate_task(space: Any, task: Task | Mapping[str, Any]) -> Task:
+    """``task`` as a Task of ``space``'s family (its type, its family, then the family's own
+    ``check_task``), or raise :class:`InvalidTaskError`. Shared by the NumPy cores and the
+    simulator families' task spaces."""
+    if not isinstance(task, Task):
+        task = Task.from_dict(task)
+    if not isinstance(task, space.task_type):
+        raise InvalidTaskError(
+            f"{space.family} needs a {space.task_type.__name__}, got {type(task).__name__}"
+        )
+    if task.family != space.family:
+        raise InvalidTaskError(f"task belongs to family {task.family!r}, not {space.family!r}")
+    space.check_task(task)
+    return task
+
+
 class BatchedCore(ABC):
     """Dynamics of ``num_envs`` envs of one family, as NumPy arrays.
 
@@ -67,16 +83,7 @@ class BatchedCore(ABC):
 
     def validate_task(self, task: Task | Mapping[str, Any]) -> Task:
         """Return ``task`` as a Task of this family, or raise :class:`InvalidTaskError`."""
-        if not isinstance(task, Task):
-            task = Task.from_dict(task)
-        if not isinstance(task, self.task_type):
-            raise InvalidTaskError(
-                f"{self.family} needs a {self.task_type.__name__}, got {type(task).__name__}"
-            )
-        if task.family != self.family:
-            raise InvalidTaskError(f"task belongs to family {task.family!r}, not {self.family!r}")
-        self.check_task(task)
-        return task
+        return validate_task(self, task)
 
     # -- dynamics ----------------------------------------------------------------------------
     def set_tasks(self, idx: np.ndarray, tasks: Sequence[Task]) -> None:

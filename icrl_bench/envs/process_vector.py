@@ -27,6 +27,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from icrl_bench.envs.core import validate_task
 from icrl_bench.errors import InvalidActionError, InvalidTaskError
 from icrl_bench.tasks import Task
 
@@ -67,16 +68,7 @@ class TaskSpace:
 
     def validate_task(self, task: Task | Mapping[str, Any]) -> Task:
         """Return ``task`` as a Task of this family, or raise :class:`InvalidTaskError`."""
-        if not isinstance(task, Task):
-            task = Task.from_dict(task)
-        if not isinstance(task, self.task_type):
-            raise InvalidTaskError(
-                f"{self.family} needs a {self.task_type.__name__}, got {type(task).__name__}"
-            )
-        if task.family != self.family:
-            raise InvalidTaskError(f"task belongs to family {task.family!r}, not {self.family!r}")
-        self.check_task(task)
-        return task
+        return validate_task(self, task)
 
     def benchmark_split(self) -> tuple[tuple[Task, ...], tuple[Task, ...]]:
         """``(train, test)`` from the simulator's own benchmark (``Split("benchmark")``)."""
