@@ -18,7 +18,9 @@ Tokens (``Config.tokens``):
 * ``"interleaved"``: three tokens per step, ``s_t, a_t, r_t``, as in the AD-epsilon code; ``a_t``
   is read from the ``s_t`` token.
 
-Both use the shared core (:mod:`baselines.common`).
+Both use the shared core (:mod:`baselines.common`). Continuous actions (``Box``) use a continuous
+action head (``Config.action_head``) and the zero vector, the middle of the action box, as "no
+previous action"; continuous observations are standardised with the training data's statistics.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from baselines.common.agent import TransformerAgent, stack_prompts
@@ -39,9 +40,10 @@ from baselines.common.config import build
 from baselines.common.data import WindowSampler
 from baselines.common.device import pick_device
 from baselines.common.embed import TransitionEmbedder
+from baselines.common.heads import KINDS, ActionHead
 from baselines.common.pipeline import fit
 from baselines.common.trainer import Batch
-from baselines.common.transformer import CausalTransformer, KVCache
+from baselines.common.transformer import CausalTransformer, FfnFactory, KVCache
 
 METHOD = "ad"
 VERSION = "1"
@@ -60,6 +62,8 @@ class Config:
         n_heads: attention heads (AD-epsilon: 4).
         dropout: dropout in attention, residual branches and the feed-forward block.
         label_smoothing: of the cross-entropy (AD-epsilon: 0).
+        action_head: ``"auto"`` (categorical, or ``"mse"`` for continuous actions),
+            ``"mse"`` or ``"gaussian"`` (see :mod:`baselines.common.heads`).
         action_selection: ``"argmax"`` (AD-epsilon evaluates the mode) or ``"sample"``.
         device: ``"auto"`` (CUDA, MPS, CPU) or a device name.
     """
@@ -71,6 +75,7 @@ class Config:
     n_heads: int = 4
     dropout: float = 0.1
     label_smoothing: float = 0.0
+    action_head: str = "auto"
     action_selection: str = "argmax"
     device: str = "auto"
 
@@ -79,14 +84,25 @@ class Config:
             raise ValueError(f"tokens must be 'transition' or 'interleaved', got {self.tokens!r}")
         if self.action_selection not in ("argmax", "sample"):
             raise ValueError("action_selection must be 'argmax' or 'sample'")
+        if self.action_head not in KINDS:
+            raise ValueError(f"action_head must be one of {', '.join(KINDS)}")
         if self.context < 1:
             raise ValueError("context must be at least 1")
 
 
 class ADModel(nn.Module):
-    """Embeddings, the shared causal transformer and an action head."""
+    """Embeddings, the shared causal transformer and an action head.
 
-    def __init__(self, cfg: Config, obs_info: dict[str, Any], act_info: dict[str, Any]) -> None:
+    ``ffn_factory`` replaces the feed-forward blocks (T2MIR-AD's mixture-of-experts layers).
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        obs_info: dict[str, Any],
+        act_info: dict[str, Any],
+        ffn_factory: FfnFactory | None = None,
+    ) -> None:
         super().__init__()
         self.cfg = cfg
         self.embed = TransitionEmbedder(obs_info, act_info, cfg.d_model, parts=3)
@@ -96,10 +112,17 @@ class ADModel(nn.Module):
             cfg.n_layers,
             cfg.n_heads,
             cfg.dropout,
+            ffn_factory=ffn_factory,
             window=cfg.context * self.tokens_per_step,
         )
-        self.head = nn.Linear(cfg.d_model, int(act_info["n"]))
+        self.head = ActionHead(act_info, cfg.d_model, cfg.action_head)
         self.none_action = self.embed.action.none_index
+
+    def none_actions(self, n: int, device: torch.device) -> Tensor:
+        """ "No previous action" for ``n`` trials: the extra table row, or the zero vector."""
+        if self.head.kind == "categorical":
+            return torch.full((n,), self.none_action, device=device)
+        return torch.zeros(n, self.head.dim, device=device)
 
     def step_tokens(self, obs: Tensor, prev_action: Tensor, prev_reward: Tensor) -> Tensor:
         """``"transition"`` tokens ``[B, T, d]`` of ``(s_t, a_{t-1}, r_{t-1})``."""
@@ -122,20 +145,21 @@ class ADModel(nn.Module):
 
 
 def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, Mapping[str, float]]:
-    """Cross-entropy of the next action over every position of every window."""
+    """The action head's loss (cross-entropy, or the continuous head's) of the next action over
+    every position of every window."""
     assert isinstance(model, ADModel)
-    logits, targets = model(batch)
-    loss = F.cross_entropy(
-        logits.flatten(0, 1), targets.flatten().long(), label_smoothing=model.cfg.label_smoothing
-    )
-    acc = (logits.argmax(-1) == targets).float().mean()
-    return loss, {"accuracy": float(acc)}
+    out, targets = model(batch)
+    return model.head.loss(out, targets, label_smoothing=model.cfg.label_smoothing)
 
 
-def _sampler(cfg: Config, ds: Any, batch_size: int, device: torch.device) -> Any:
+def make_sampler(
+    cfg: Config, ds: Any, batch_size: int, device: torch.device, paired: bool = False
+) -> Any:
+    """Batches of windows of ``context`` transitions (plus the one before, for
+    ``"transition"`` tokens); ``paired``: two windows per learning history (T2MIR)."""
     length = cfg.context + (1 if cfg.tokens == "transition" else 0)
     windows = WindowSampler(ds, length, device)
-    return lambda rng: windows(batch_size, rng)
+    return lambda rng: windows(batch_size, rng, paired=paired)
 
 
 def train(
@@ -151,7 +175,7 @@ def train(
         raw,
         out_dir,
         make_model=lambda cfg, o, a: ADModel(cfg, o, a),
-        make_sampler=_sampler,
+        make_sampler=make_sampler,
         loss_fn=loss_fn,
         progress=progress,
     )
@@ -178,13 +202,13 @@ class ADAgent(TransformerAgent):
     ) -> None:
         """Clear the context of ``num_envs`` trials; encode the prompts if given."""
         self.cache = KVCache()
-        none = torch.full((num_envs,), self.model.none_action, device=self.device)
+        none = self.model.none_actions(num_envs, self.device)
         self.prev_action, self.prev_reward = none, torch.zeros(num_envs, device=self.device)
         p = stack_prompts(prompts, self.cfg.context) if prompts else None
         if p is None:
             return
         obs = self._t(p["observations"])
-        act = self._t(p["actions"], torch.long)
+        act = self._actions(p["actions"])
         rew = self._t(p["rewards"], torch.float32)
         if self.cfg.tokens == "transition":
             prev_a = torch.cat([none[:, None], act[:, :-1]], dim=1)
@@ -196,7 +220,7 @@ class ADAgent(TransformerAgent):
 
     @torch.no_grad()
     def logits(self, obs: np.ndarray) -> Tensor:
-        """Action logits ``[B, A]`` for the current observations (appends their tokens)."""
+        """The head's output ``[B, out]`` for the current observations (appends their tokens)."""
         o = self._t(obs)[:, None]
         assert self.prev_action is not None and self.prev_reward is not None
         if self.cfg.tokens == "transition":
@@ -217,7 +241,7 @@ class ADAgent(TransformerAgent):
         truncated: np.ndarray,
     ) -> None:
         """Remember the step: its action and reward enter the next token(s)."""
-        a = self._t(action, torch.long)
+        a = self._actions(action)
         r = self._t(reward, torch.float32)
         if self.cfg.tokens == "interleaved":
             e = self.model.embed

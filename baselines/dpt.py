@@ -17,6 +17,10 @@ Evaluation: ``online-v1`` (the context is the agent's own transitions so far, th
 dataset; the agent's own transitions are appended when ``append_own`` is true). Actions are
 sampled from the predicted distribution (the reference's online mode) or taken by argmax (its
 "greedy" offline mode), per ``action_selection``.
+
+Continuous actions: the reference's continuous DPT regresses the optimal action with a squared
+error; ``action_head="auto"`` does the same here (``"gaussian"`` is the alternative), and
+continuous observations are standardised with the training data's statistics.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from baselines.common.agent import TransformerAgent, stack_prompts
@@ -37,9 +40,10 @@ from baselines.common.config import build
 from baselines.common.data import WindowSampler
 from baselines.common.device import pick_device
 from baselines.common.embed import TransitionEmbedder
+from baselines.common.heads import KINDS, ActionHead
 from baselines.common.pipeline import fit
 from baselines.common.trainer import Batch
-from baselines.common.transformer import CausalTransformer, KVCache
+from baselines.common.transformer import CausalTransformer, FfnFactory, KVCache
 
 METHOD = "dpt"
 VERSION = "1"
@@ -56,6 +60,8 @@ class Config:
         n_layers: transformer blocks (the reference: 4).
         n_heads: attention heads (the reference's GPT-2 config hard-codes 1).
         dropout: dropout (the reference: 0).
+        action_head: ``"auto"`` (categorical, or ``"mse"`` for continuous actions as in the
+            reference), ``"mse"`` or ``"gaussian"``.
         action_selection: ``"sample"`` (online in the reference) or ``"argmax"`` (greedy).
         append_own: after a prompt, append the agent's own transitions to the context.
         obs_coords: also embed a grid cell's ``(x, y)`` (the reference's Dark Room states are
@@ -68,6 +74,7 @@ class Config:
     n_layers: int = 4
     n_heads: int = 1
     dropout: float = 0.0
+    action_head: str = "auto"
     action_selection: str = "sample"
     append_own: bool = True
     obs_coords: bool = False
@@ -76,6 +83,8 @@ class Config:
     def __post_init__(self) -> None:
         if self.action_selection not in ("argmax", "sample"):
             raise ValueError("action_selection must be 'argmax' or 'sample'")
+        if self.action_head not in KINDS:
+            raise ValueError(f"action_head must be one of {', '.join(KINDS)}")
         if self.context < 1:
             raise ValueError("context must be at least 1")
 
@@ -93,9 +102,18 @@ def query_mask(n: int, device: torch.device | None = None) -> Tensor:
 
 
 class DPTModel(nn.Module):
-    """Transition embeddings, the shared causal transformer and an action head."""
+    """Transition embeddings, the shared causal transformer and an action head.
 
-    def __init__(self, cfg: Config, obs_info: dict[str, Any], act_info: dict[str, Any]) -> None:
+    ``ffn_factory`` replaces the feed-forward blocks (T2MIR-DPT's mixture-of-experts layers).
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        obs_info: dict[str, Any],
+        act_info: dict[str, Any],
+        ffn_factory: FfnFactory | None = None,
+    ) -> None:
         super().__init__()
         self.cfg = cfg
         self.embed = TransitionEmbedder(
@@ -103,9 +121,14 @@ class DPTModel(nn.Module):
         )
         # a query reads the last `context` transitions: a window of context + 1 tokens
         self.core = CausalTransformer(
-            cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout, window=cfg.context + 1
+            cfg.d_model,
+            cfg.n_layers,
+            cfg.n_heads,
+            cfg.dropout,
+            ffn_factory=ffn_factory,
+            window=cfg.context + 1,
         )
-        self.head = nn.Linear(cfg.d_model, int(act_info["n"]))
+        self.head = ActionHead(act_info, cfg.d_model, cfg.action_head)
 
     def context_tokens(
         self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor
@@ -120,8 +143,8 @@ class DPTModel(nn.Module):
         return self.embed.obs(obs) + self.embed.kind.weight[0]
 
     def forward(self, batch: Batch) -> Tensor:
-        """Training forward: logits ``[B, N + 1, A]`` of the query after 0..N context
-        transitions."""
+        """Training forward: the head's output ``[B, N + 1, out]`` for the query after 0..N
+        context transitions."""
         obs = batch["observations"]
         b, n = obs.shape[:2]
         ctx = self.context_tokens(
@@ -136,22 +159,28 @@ class DPTModel(nn.Module):
 
 
 def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, Mapping[str, float]]:
-    """Cross-entropy of the optimal action at the query, averaged over every context size."""
+    """The head's loss (cross-entropy, or squared error for continuous actions) of the optimal
+    action at the query, averaged over every context size."""
     assert isinstance(model, DPTModel)
-    logits = model(batch)
-    target = batch["label"].long()[:, None].expand(-1, logits.shape[1])
-    loss = F.cross_entropy(logits.flatten(0, 1), target.flatten())
-    acc = (logits[:, -1].argmax(-1) == batch["label"]).float().mean()
-    return loss, {"accuracy_full_context": float(acc)}
+    out = model(batch)
+    label = batch["label"]
+    target = label[:, None].expand(-1, out.shape[1], *label.shape[1:])
+    loss, _ = model.head.loss(out, target)
+    _, full = model.head.loss(out[:, -1], label)
+    return loss, {f"{k}_full_context": v for k, v in full.items()}
 
 
-def _sampler(cfg: Config, ds: Any, batch_size: int, device: torch.device) -> Any:
+def make_sampler(
+    cfg: Config, ds: Any, batch_size: int, device: torch.device, paired: bool = False
+) -> Any:
+    """Batches of ``context`` transitions and a query state of the same window with its
+    optimal action; ``paired``: two windows per learning history (T2MIR)."""
     if not ds.has_optimal_actions:
         raise ValueError(f"DPT needs optimal-action labels, and {ds.id} has none")
     windows = WindowSampler(ds, cfg.context, device)
 
     def sample(rng: np.random.Generator) -> Batch:
-        batch = windows(batch_size, rng)
+        batch = windows(batch_size, rng, paired=paired)
         # the query is a state of the same task, with its optimal action as the label
         pick = torch.as_tensor(rng.integers(cfg.context, size=batch_size), device=device)
         rows = torch.arange(batch_size, device=device)
@@ -175,7 +204,7 @@ def train(
         raw,
         out_dir,
         make_model=lambda cfg, o, a: DPTModel(cfg, o, a),
-        make_sampler=_sampler,
+        make_sampler=make_sampler,
         loss_fn=loss_fn,
         progress=progress,
     )
@@ -195,7 +224,7 @@ class DPTAgent(TransformerAgent):
     def _append(self, obs: Any, actions: Any, rewards: Any, next_obs: Any) -> None:
         x = self.model.context_tokens(
             self._t(obs),
-            self._t(actions, torch.long),
+            self._actions(actions),
             self._t(rewards, torch.float32),
             self._t(next_obs),
         )
@@ -213,7 +242,8 @@ class DPTAgent(TransformerAgent):
 
     @torch.no_grad()
     def logits(self, obs: np.ndarray) -> Tensor:
-        """Predicted optimal-action logits ``[B, A]`` at the current states (context unchanged)."""
+        """The head's output ``[B, out]`` for the optimal action at the current states (the
+        context is unchanged)."""
         q = self.model.query_tokens(self._t(obs)[:, None])
         h = self.model.core(q, cache=self.cache, store=False)
         return self.model.head(h[:, -1])

@@ -289,7 +289,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-BASELINES = ("ad", "dpt")
+BASELINES = ("ad", "dpt", "dt", "meta-dt", "t2mir-ad", "t2mir-dpt")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -299,6 +299,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from icrl_bench.data.store import home
 
     try:
+        from baselines.common.checkpoint import METHODS, TRAIN_FUNCTIONS
         from baselines.common.config import read_config
     except ImportError:
         raise IcrlBenchError(
@@ -309,8 +310,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = args.out or str(
         home() / "checkpoints" / args.method / spec.name / args.dataset.replace("/", "__")
     )
-    module = importlib.import_module(f"baselines.{args.method}")
-    path = module.train(spec.env_id, args.dataset, raw, out, progress=not args.no_progress)
+    module = importlib.import_module(METHODS[args.method])
+    train = getattr(module, TRAIN_FUNCTIONS.get(args.method, "train"))
+    path = train(spec.env_id, args.dataset, raw, out, progress=not args.no_progress)
     print(f"checkpoint: {path}")
     return 0
 

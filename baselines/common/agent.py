@@ -10,15 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from baselines.common.heads import ActionHead
 from baselines.common.transformer import KVCache
-
-
-def select(logits: Tensor, mode: str, generator: torch.Generator) -> np.ndarray:
-    """Actions from ``[B, A]`` logits: ``"sample"`` from the softmax or ``"argmax"``."""
-    if mode == "argmax":
-        return logits.argmax(dim=-1).cpu().numpy()
-    probs = torch.softmax(logits.float(), dim=-1)
-    return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).numpy()
 
 
 def stack_prompts(
@@ -39,14 +32,16 @@ def stack_prompts(
 class TransformerAgent:
     """Base of the transformer agents: the frozen model, its KV cache, the sampling stream.
 
-    Subclasses define ``reset``, ``logits(obs)`` and ``observe``; ``act`` turns the logits into
-    actions per ``cfg.action_selection``.
+    Subclasses define ``reset``, ``logits(obs)`` (the action head's output) and ``observe``;
+    ``act`` turns the head's output into actions per ``cfg.action_selection``. The model has an
+    :class:`~baselines.common.heads.ActionHead` as ``model.head``.
     """
 
     name = "transformer"
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model.eval()
+        self.head: ActionHead = model.head  # type: ignore[assignment]
         self.cfg: Any = model.cfg
         self.device = next(model.parameters()).device
         self.generator = torch.Generator().manual_seed(0)
@@ -60,10 +55,15 @@ class TransformerAgent:
         """A tensor on the model's device (observations keep their dtype: the embedding casts)."""
         return torch.as_tensor(np.asarray(x), dtype=dtype, device=self.device)
 
+    def _actions(self, actions: Any) -> Tensor:
+        """Actions as a tensor of the head's kind: ``long`` indices or ``float`` vectors."""
+        discrete = self.head.kind == "categorical"
+        return self._t(actions, torch.long if discrete else torch.float32)
+
     def logits(self, obs: np.ndarray) -> Tensor:
-        """Action logits ``[B, A]`` for the current observations."""
+        """The action head's output ``[B, out]`` for the current observations."""
         raise NotImplementedError
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """Choose actions from the logits (argmax or sampled, per the config)."""
-        return select(self.logits(obs), self.cfg.action_selection, self.generator)
+        """Choose actions from the head's output (its mode or a sample, per the config)."""
+        return self.head.act(self.logits(obs), self.cfg.action_selection, self.generator)

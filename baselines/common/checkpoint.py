@@ -26,8 +26,17 @@ from icrl_bench.errors import IcrlBenchError
 
 #: the checkpoint format this code writes and reads
 FORMAT = "icrl-bench-checkpoint-1"
-#: method name -> module defining ``load_agent_from(ckpt_dir, meta, env_id)``
-METHODS = {"ad": "baselines.ad", "dpt": "baselines.dpt"}
+#: method name -> module defining ``load_agent_from(ckpt_dir, meta)`` and the training function
+METHODS = {
+    "ad": "baselines.ad",
+    "dpt": "baselines.dpt",
+    "dt": "baselines.dt",
+    "meta-dt": "baselines.meta_dt",
+    "t2mir-ad": "baselines.t2mir",
+    "t2mir-dpt": "baselines.t2mir",
+}
+#: the training function of a method, where it is not the module's ``train``
+TRAIN_FUNCTIONS = {"t2mir-ad": "train_ad", "t2mir-dpt": "train_dpt"}
 
 
 class CheckpointError(IcrlBenchError):

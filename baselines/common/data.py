@@ -22,6 +22,7 @@ class WindowSampler:
         lhf: Filtering-Learning-Histories weighting of the histories (``None``: uniform), as
             ``{"lam": ..., "temperature": ..., "keep": ...}`` for
             :func:`icrl_bench.data.lhf.lhf_weights`.
+        returns_to_go: add ``returns_to_go``, each step's return to the end of its episode.
     """
 
     def __init__(
@@ -30,19 +31,46 @@ class WindowSampler:
         length: int,
         device: torch.device,
         lhf: dict[str, Any] | None = None,
+        returns_to_go: bool = False,
     ) -> None:
         self.ds = ds
         self.length = length
         self.device = device
+        # computed once, in memory (4 bytes per transition), for Decision Transformers
+        self.returns_to_go = ds.returns_to_go() if returns_to_go else None
         self.weights = None
         if lhf:
             from icrl_bench.data.lhf import lhf_weights
 
             self.weights = lhf_weights(ds, **lhf)
 
-    def __call__(self, batch: int, rng: np.random.Generator) -> dict[str, Tensor]:
-        """``batch`` windows: every per-step array as a ``[batch, length, ...]`` tensor."""
-        raw = self.ds.sample_windows(batch, self.length, rng, weights=self.weights)
+    def __call__(
+        self, batch: int, rng: np.random.Generator, paired: bool = False
+    ) -> dict[str, Tensor]:
+        """``batch`` windows: every per-step array as a ``[batch, length, ...]`` tensor.
+
+        With ``paired``, window ``i + batch // 2`` comes from the same learning history (so the
+        same task) as window ``i``, at an independent position: the positive pairs of a
+        contrastive loss (``batch`` must be even).
+        """
+        rows = self.returns_to_go is not None
+        if not paired:
+            raw = self.ds.sample_windows(
+                batch, self.length, rng, weights=self.weights, with_rows=rows
+            )
+        else:
+            if batch % 2:
+                raise ValueError(f"a paired batch needs an even size, got {batch}")
+            first = self.ds.sample_windows(
+                batch // 2, self.length, rng, weights=self.weights, with_rows=rows
+            )
+            hist = first["history_index"][:, 0]
+            second = self.ds.sample_windows(
+                batch // 2, self.length, rng, histories=hist, with_rows=rows
+            )
+            raw = {k: np.concatenate([first[k], second[k]]) for k in first}
+        if self.returns_to_go is not None:
+            raw["returns_to_go"] = self.returns_to_go[raw.pop("rows")]
         return {k: torch.as_tensor(v).to(self.device) for k, v in raw.items()}
 
 

@@ -6,8 +6,14 @@
   Decision Transformer's), each part tagged with a learned type embedding.
 
 Discrete spaces use lookup tables (plus, optionally, a linear map of a grid cell's coordinates);
-continuous ones a linear map of the flattened value. Action
-tables carry one extra row, :attr:`SpaceEmbedding.none_index`, for "no previous action".
+continuous ones a linear map of the flattened value. Action tables carry one extra row,
+:attr:`SpaceEmbedding.none_index`, for "no previous action"; a continuous "none" is the zero
+vector (the middle of the action box).
+
+Continuous values are standardised before the linear map: observations with the training data's
+per-dimension mean and standard deviation (set once by the training pipeline with
+:meth:`SpaceEmbedding.set_stats`; they are buffers, so they travel in
+``model.pt``), actions from their box ``[low, high]`` to ``[-1, 1]``.
 """
 
 from __future__ import annotations
@@ -26,8 +32,23 @@ def space_info(space: gym.Space[Any]) -> dict[str, Any]:
     if isinstance(space, gym.spaces.Discrete):
         return {"kind": "discrete", "n": int(space.n)}
     if isinstance(space, gym.spaces.Box):
-        return {"kind": "box", "shape": list(space.shape)}
+        info: dict[str, Any] = {"kind": "box", "shape": list(space.shape)}
+        if np.isfinite(space.low).all() and np.isfinite(space.high).all():
+            info["low"] = np.asarray(space.low, dtype=np.float64).reshape(-1).tolist()
+            info["high"] = np.asarray(space.high, dtype=np.float64).reshape(-1).tolist()
+        return info
     raise TypeError(f"unsupported space {space}")
+
+
+def box_scale(info: dict[str, Any]) -> tuple[Tensor, Tensor]:
+    """Centre and half-width ``[dim]`` of a box (``0`` and ``1`` where it is unbounded): the
+    affine map between the box and ``[-1, 1]``."""
+    dim = int(np.prod(info["shape"]))
+    if "low" not in info:
+        return torch.zeros(dim), torch.ones(dim)
+    low = torch.tensor(info["low"], dtype=torch.float32)
+    high = torch.tensor(info["high"], dtype=torch.float32)
+    return (high + low) / 2, ((high - low) / 2).clamp_min(1e-8)
 
 
 class SpaceEmbedding(nn.Module):
@@ -37,13 +58,26 @@ class SpaceEmbedding(nn.Module):
         info: :func:`space_info` of the space.
         d_model: output width.
         with_none: add a "none" entry (discrete: an extra row; continuous: the zero vector).
+        coords: on a square grid's cell indices, also embed the cell's ``(x, y)``.
+        scale: how a continuous value is standardised: ``"stats"`` (observations: the
+            ``mean``/``std`` buffers, identity until set) or ``"box"`` (actions: the box to
+            ``[-1, 1]``).
     """
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(
-        self, info: dict[str, Any], d_model: int, with_none: bool = False, coords: bool = False
+        self,
+        info: dict[str, Any],
+        d_model: int,
+        with_none: bool = False,
+        coords: bool = False,
+        scale: str = "stats",
     ) -> None:
         super().__init__()
         self.discrete = info["kind"] == "discrete"
+        self.scale = scale
         self.side = 0
         if self.discrete:
             self.none_index = int(info["n"])
@@ -56,7 +90,24 @@ class SpaceEmbedding(nn.Module):
                 self.coords = nn.Linear(2, d_model)
         else:
             self.none_index = -1
-            self.linear = nn.Linear(int(np.prod(info["shape"])), d_model)
+            dim = int(np.prod(info["shape"]))
+            self.linear = nn.Linear(dim, d_model)
+            if scale == "box":
+                mid, half = box_scale(info)
+            else:
+                mid, half = torch.zeros(dim), torch.ones(dim)
+            self.register_buffer("mean", mid)
+            self.register_buffer("std", half)
+
+    def set_stats(self, mean: Tensor, std: Tensor) -> None:
+        """Standardise with these statistics (continuous ``"stats"`` embeddings; else a no-op)."""
+        if not self.discrete and self.scale == "stats":
+            self.mean.copy_(mean.reshape(self.mean.shape))
+            self.std.copy_(std.reshape(self.std.shape))
+
+    def standardise(self, x: Tensor) -> Tensor:
+        """A continuous value ``[B, T, ...]`` flattened to ``[B, T, dim]`` and standardised."""
+        return (x.flatten(2).float() - self.mean) / self.std
 
     def forward(self, x: Tensor) -> Tensor:
         """``[B, T] (int) or [B, T, ...] (float) -> [B, T, d_model]``."""
@@ -67,7 +118,7 @@ class SpaceEmbedding(nn.Module):
                 xy = torch.stack([cell // self.side, cell % self.side], dim=-1)
                 out = out + self.coords(xy.float() / max(self.side - 1, 1))
             return out
-        return self.linear(x.flatten(2).float())
+        return self.linear(self.standardise(x))
 
 
 class TransitionEmbedder(nn.Module):
@@ -93,7 +144,7 @@ class TransitionEmbedder(nn.Module):
         super().__init__()
         self.obs = SpaceEmbedding(obs_info, d_model, coords=coords)
         self.next_obs = SpaceEmbedding(obs_info, d_model, coords=coords)
-        self.action = SpaceEmbedding(act_info, d_model, with_none=True)
+        self.action = SpaceEmbedding(act_info, d_model, with_none=True, scale="box")
         self.reward = nn.Linear(1, d_model)
         self.kind = nn.Embedding(parts, d_model)
 

@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 from baselines.common.checkpoint import CheckpointError, write_meta
-from baselines.common.config import as_dict, build
+from baselines.common.config import ConfigError, as_dict, build
 from baselines.common.data import dataset_ref
 from baselines.common.device import pick_device
-from baselines.common.embed import space_info
+from baselines.common.embed import SpaceEmbedding, space_info
 from baselines.common.trainer import Batch, LossFn, TrainConfig, seed_everything, train
 from icrl_bench import data
 from icrl_bench.data.dataset import Dataset
@@ -25,6 +25,43 @@ def spaces_of(env_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`space_info` of a family's observation and action spaces."""
     core = family(env_id).core()
     return space_info(core.single_observation_space), space_info(core.single_action_space)
+
+
+#: most rows read to estimate observation statistics (evenly strided over the dataset)
+STATS_ROWS = 1_000_000
+
+
+def observation_stats(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and standard deviation of a dataset's continuous observations.
+
+    At most :data:`STATS_ROWS` evenly strided rows are read (the arrays are memory-mapped); a
+    dimension that never varies gets a standard deviation of 1, so it maps to 0 rather than to
+    infinity.
+    """
+    obs = ds.arrays["observations"]
+    stride = max(1, len(obs) // STATS_ROWS)
+    x = np.asarray(obs[::stride], dtype=np.float64).reshape(-1, int(np.prod(obs.shape[1:])))
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    return mean, np.where(std > 1e-6, std, 1.0)
+
+
+def standardise_observations(model: nn.Module, ds: Dataset) -> dict[str, list[float]] | None:
+    """Set every continuous observation embedding of ``model`` (each
+    :class:`~baselines.common.embed.SpaceEmbedding` that standardises by statistics, including
+    a world model's) to ``ds``'s statistics.
+
+    Returns the statistics (for ``checkpoint.json``), or ``None`` for discrete observations.
+    """
+    if ds.arrays["observations"].dtype.kind in "iu":
+        return None
+    mean, std = observation_stats(ds)
+    for module in model.modules():
+        if isinstance(module, SpaceEmbedding):
+            module.set_stats(
+                torch.as_tensor(mean, dtype=torch.float32),
+                torch.as_tensor(std, dtype=torch.float32),
+            )
+    return {"mean": mean.tolist(), "std": std.tolist()}
 
 
 def fit(
@@ -41,6 +78,7 @@ def fit(
     ],
     loss_fn: LossFn,
     progress: bool = True,
+    prepare: Callable[[Any, Dataset], dict[str, Any]] | None = None,
 ) -> Path:
     """Train one baseline and write its checkpoint directory.
 
@@ -57,6 +95,9 @@ def fit(
         loss_fn: ``(model, batch) -> (loss, scalars)``. The config's ``context`` (transitions
             per sequence) sets the throughput shown.
         progress: show a progress bar.
+        prepare: ``(model, dataset) -> facts`` run once before training, to set what the model
+            takes from its data (a Decision Transformer's target return); the facts are
+            recorded in ``checkpoint.json`` under ``data_facts``.
     """
     spec = family(env_id)
     cfg: Any = build(config_cls, raw.get("model") or {}, "model")
@@ -70,6 +111,14 @@ def fit(
     obs_info, act_info = spaces_of(spec.name)
     out = Path(out_dir)
     resolved = {"model": as_dict(cfg), "train": as_dict(tcfg), "source": raw.get("source", "")}
+    seed_everything(tcfg.seed)
+    try:
+        model = make_model(cfg, obs_info, act_info)
+    except ValueError as exc:  # a setting that does not fit this family's spaces
+        raise ConfigError(f"model: {exc}") from None
+    stats = standardise_observations(model, ds)
+    facts = prepare(model, ds) if prepare is not None else {}
+    model = model.to(device)
     write_meta(
         out,
         {
@@ -79,11 +128,11 @@ def fit(
             "dataset": dataset_ref(ds),
             "observation_space": obs_info,
             "action_space": act_info,
+            "observation_stats": stats,
+            "data_facts": facts,
             "config": resolved,
         },
     )
-    seed_everything(tcfg.seed)
-    model = make_model(cfg, obs_info, act_info).to(device)
     sample = make_sampler(cfg, ds, tcfg.batch_size, device)
     train(
         model,

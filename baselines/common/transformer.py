@@ -9,6 +9,11 @@
   cache reproduces it exactly: it keeps the last ``window - 1`` keys and values of every layer.
 * A :class:`KVCache` for step-by-step inference: ``forward(x, cache=c)`` attends to the cached
   tokens and appends the new ones; ``store=False`` attends without appending (DPT's query).
+* Segments (optional): an integer id per token. A token attends only to earlier tokens of its
+  own segment, and to tokens of segment :data:`SHARED` (a prompt every token may read). Decision
+  Transformer's episodes inside one training window, an evaluation env whose episode restarted
+  while the others run on, and left padding (its own segment) are all segments. The KV cache
+  keeps the segment of every cached token.
 * A pluggable feed-forward block: ``ffn_factory(layer_index, d_model)`` returns the module of
   each layer (T2MIR swaps in mixture-of-experts layers). A block may expose ``aux_loss``
   (a scalar tensor set during its forward), which :meth:`CausalTransformer.aux_loss` sums.
@@ -38,6 +43,9 @@ class MLP(nn.Module):
 
 
 FfnFactory = Callable[[int, int], nn.Module]
+
+#: the segment id of tokens every token may attend to (prompts)
+SHARED = -1
 
 
 def rope_angles(positions: Tensor, head_dim: int, base: float = 10000.0) -> tuple[Tensor, Tensor]:
@@ -69,6 +77,8 @@ class KVCache:
     def __init__(self) -> None:
         self.keys: list[Tensor | None] = []
         self.values: list[Tensor | None] = []
+        #: segment id ``[B, n]`` of every cached token (``None`` when segments are not used)
+        self.segments: Tensor | None = None
         #: absolute position of the next token
         self.position = 0
 
@@ -89,6 +99,13 @@ class KVCache:
     def store(self, layer: int, k: Tensor, v: Tensor) -> None:
         """Replace ``layer``'s cache (the caller passes past and new tokens together)."""
         self.keys[layer], self.values[layer] = k, v
+
+
+def segment_mask(band: Tensor, query: Tensor, keys: Tensor) -> Tensor:
+    """``band`` ``[rows, cols]`` restricted to same-segment or :data:`SHARED` keys, for segment
+    ids ``query`` ``[B, rows]`` and ``keys`` ``[B, cols]``; returns ``[B, 1, rows, cols]``."""
+    same = (query[:, :, None] == keys[:, None, :]) | (keys[:, None, :] == SHARED)
+    return (band[None] & same)[:, None]
 
 
 def band_mask(rows: int, cols: int, window: int | None, device: torch.device) -> Tensor:
@@ -186,6 +203,7 @@ class CausalTransformer(nn.Module):
         positions: Tensor | None = None,
         cache: KVCache | None = None,
         store: bool = True,
+        segments: Tensor | None = None,
     ) -> Tensor:
         """Run the blocks.
 
@@ -196,6 +214,8 @@ class CausalTransformer(nn.Module):
                 positions of the cache (or ``0..T-1``).
             cache: attend to and (if ``store``) append to this cache.
             store: append the new tokens to ``cache``; ``False`` only reads it.
+            segments: segment ids ``[B, T]`` of the new tokens (see the module docstring);
+                combined with ``attn_mask`` when both are given.
 
         Returns:
             ``[B, T, d_model]``.
@@ -207,17 +227,35 @@ class CausalTransformer(nn.Module):
         cos, sin = rope_angles(positions, self.d_model // self.n_heads)
         cos, sin = cos.to(x.device), sin.to(x.device)
         keep = None if self.window is None else self.window - 1
+        n_past = len(cache) if cache is not None else 0
+        if n_past and keep is not None:
+            n_past = min(n_past, keep)
+        key_segments = None
+        if segments is not None:
+            past_seg = cache.segments if cache is not None and n_past else None
+            if n_past and past_seg is None:
+                past_seg = torch.zeros(x.shape[0], n_past, dtype=segments.dtype, device=x.device)
+            if past_seg is not None:
+                past_seg = past_seg[:, past_seg.shape[1] - n_past :]
+                key_segments = torch.cat([past_seg, segments], dim=1)
+            else:
+                key_segments = segments
+        mask = attn_mask
+        if mask is None and (
+            n_past or segments is not None or (self.window is not None and t > self.window)
+        ):
+            mask = band_mask(t, n_past + t, self.window, x.device)
+        if mask is not None and segments is not None and key_segments is not None:
+            mask = segment_mask(mask, segments, key_segments)
         for i, block in enumerate(self.blocks):
             past = cache.past(i, keep) if cache is not None else (None, None)
-            n_past = 0 if past[0] is None else past[0].shape[2]
-            mask = attn_mask
-            if mask is None and (n_past or (self.window is not None and t > self.window)):
-                mask = band_mask(t, n_past + t, self.window, x.device)
             x, k, v = block(x, cos, sin, mask, past)
             if cache is not None and store:
                 cache.store(i, k, v)
         if cache is not None and store:
             cache.position = start + t
+            if key_segments is not None:
+                cache.segments = key_segments
         return self.ln_f(x)
 
     def aux_loss(self) -> Tensor | None:
@@ -238,10 +276,12 @@ def _init(module: nn.Module) -> None:
 
 __all__ = [
     "MLP",
+    "SHARED",
     "Block",
     "CausalTransformer",
     "FfnFactory",
     "KVCache",
     "band_mask",
     "rope_angles",
+    "segment_mask",
 ]

@@ -195,6 +195,8 @@ class Dataset:
         rng: np.random.Generator,
         weights: np.ndarray | None = None,
         part: str | None = None,
+        histories: np.ndarray | None = None,
+        with_rows: bool = False,
     ) -> dict[str, np.ndarray]:
         """Windows of ``length`` consecutive transitions, each inside one learning history.
 
@@ -207,6 +209,9 @@ class Dataset:
             rng: the sampling generator (keep it separate from env and model streams).
             weights: optional per-history sampling weights (for example from LHF).
             part: restrict to the ``early``, ``mid`` or ``late`` third of every history.
+            histories: draw window ``i`` from history ``histories[i]`` (``batch`` of them)
+                instead of at random, e.g. a second window from each history of a first batch.
+            with_rows: also return ``rows``, the dataset row of every step (int64).
 
         Returns:
             Arrays shaped ``[batch, length, ...]``, plus ``optimal_actions`` where stored.
@@ -224,9 +229,30 @@ class Dataset:
             probs = probs * w
             if probs.sum() <= 0:
                 raise DatasetError("the weights give zero mass to every usable history")
-        hist = rng.choice(self.num_histories, size=batch, p=probs / probs.sum())
+        if histories is None:
+            hist = rng.choice(self.num_histories, size=batch, p=probs / probs.sum())
+        else:
+            hist = np.asarray(histories, dtype=np.int64).reshape(-1)
+            if len(hist) != batch or ((hist < 0) | (hist >= self.num_histories)).any():
+                raise DatasetError(f"histories must be {batch} indices below {self.num_histories}")
+            if not ok[hist].all():
+                raise DatasetError(f"a chosen history holds no window of {length} transitions")
         first = start[hist] + rng.integers(0, room[hist] + 1)
-        return self._read_rows(first, length)
+        out = self._read_rows(first, length)
+        if with_rows:
+            out["rows"] = first[:, None] + np.arange(length, dtype=np.int64)
+        return out
+
+    def returns_to_go(self) -> np.ndarray:
+        """Undiscounted return from every step to the end of its episode, float32 ``[N]``."""
+        rewards = np.asarray(self.arrays["rewards"], dtype=np.float64)
+        if len(rewards) == 0:
+            return np.zeros(0, dtype=np.float32)
+        off = np.asarray(self.arrays["episode_offsets"])
+        total = np.cumsum(rewards)
+        # return-to-go(t) = sum of rewards t..end = total[end - 1] - total[t] + r[t]
+        end = np.repeat(off[1:] - 1, np.diff(off))
+        return (total[end] - total + rewards).astype(np.float32)
 
     # -- statistics ---------------------------------------------------------------------------
     def episode_returns(self) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.ad import ADModel, _sampler
+from baselines.ad import ADModel, make_sampler
 from baselines.ad import Config as ADConfig
 from baselines.ad import loss_fn as ad_loss
 from baselines.common.checkpoint import CheckpointError, load_agent, load_state
@@ -85,7 +85,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(
     cfg = ADConfig(context=20, d_model=32, n_layers=2, n_heads=2, dropout=0.1)
     tcfg = TrainConfig(steps=40, batch_size=8, warmup_steps=5, checkpoint_every=20, log_every=10)
     ds = data.load(datasets["ad-eps"])
-    sample = _sampler(cfg, ds, tcfg.batch_size, torch.device("cpu"))
+    sample = make_sampler(cfg, ds, tcfg.batch_size, torch.device("cpu"))
 
     def model() -> ADModel:
         torch.manual_seed(0)
