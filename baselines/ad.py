@@ -245,7 +245,10 @@ class ADAgent(TransformerAgent):
         r = self._t(reward, torch.float32)
         if self.cfg.tokens == "interleaved":
             e = self.model.embed
-            x = torch.stack([e.action(a) + e.kind.weight[1], e.rewards(r) + e.kind.weight[2]], 1)
+            x = torch.cat(
+                [e.action(a[:, None]) + e.kind.weight[1], e.rewards(r[:, None]) + e.kind.weight[2]],
+                1,
+            )
             self.model.core(x, cache=self.cache)
         self.prev_action, self.prev_reward = a, r
 

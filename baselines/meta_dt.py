@@ -322,7 +322,7 @@ def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, Mapping[str, float]
     assert isinstance(model, MetaDTModel)
     out, targets, wm = model(batch)
     loss, scalars = model.head.loss(out, targets)
-    return loss + model.cfg.wm_weight * wm, {**scalars, "world_model": float(wm)}
+    return loss + model.cfg.wm_weight * wm, {**scalars, "world_model": float(wm.detach())}
 
 
 def _sampler(cfg: Config, ds: Any, batch_size: int, device: torch.device) -> Any:

@@ -8,8 +8,8 @@ outputs (``d_model / 2`` wide each) are concatenated:
   during training (noisy top-k gating); the softmax over the top-k logits weights the chosen
   experts. A load-balancing loss keeps experts in use:
   ``balance_weight * (CV^2(importance) + CV^2(load))``, where importance sums each expert's gate
-  weights over the batch's tokens, load counts the tokens routed to it, and
-  ``CV^2 = variance / mean^2`` (:func:`balance_loss`).
+  weights over the batch's tokens, load is the expected number of tokens routed to it under the
+  gating noise (:func:`smooth_load`), and ``CV^2 = variance / mean^2`` (:func:`balance_loss`).
 * **task-wise MoE** (8 experts, top-2): the same kind of router, no noise, no balance loss. A
   contrastive loss makes its routing task-aware (:func:`info_nce`): every training batch is
   two windows from each of ``batch / 2`` tasks; each window's task representation is its
@@ -23,8 +23,7 @@ evaluation, so the KV cache carries them exactly.
 
 Differences from the reference code: its PointRobot configs route the task MoE on the mean over
 the whole sequence (which, in training, lets every token see the future); here routing is per
-token on every family, as in its Dark Room and HalfCheetah configs. The load term counts routed
-tokens (not the smooth normal-CDF estimate), so it shapes the router through importance only.
+token on every family, as in its Dark Room and HalfCheetah configs.
 """
 
 from __future__ import annotations
@@ -116,20 +115,44 @@ def route(logits: Tensor, k: int) -> tuple[Tensor, Tensor]:
     return torch.softmax(top, dim=-1), idx
 
 
-def balance_loss(weights: Tensor, idx: Tensor, n_experts: int) -> Tensor:
+def smooth_load(clean: Tensor, noisy: Tensor, std: Tensor, k: int) -> Tensor:
+    """Expected tokens per expert ``[E]`` under noisy top-``k`` gating (Shazeer et al., 2017).
+
+    For each token and expert, the probability that the expert would be among the top ``k`` if
+    only its own noise were redrawn: ``Phi((clean - threshold) / std)``, the threshold being the
+    ``k``-th largest of the other experts' noisy logits. Unlike a count, it has a gradient for
+    experts no token chose, which is what lets the balance loss revive them.
+    """
+    n_experts = clean.shape[-1]
+    top = noisy.topk(min(k + 1, n_experts), dim=-1).values
+    inside = noisy >= top[:, k - 1 : k]  # the expert is among the top k now
+    if k < n_experts:
+        threshold = torch.where(inside, top[:, k : k + 1], top[:, k - 1 : k])
+    else:
+        threshold = torch.full_like(noisy, -torch.inf)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    return normal.cdf((clean - threshold) / std).sum(0)
+
+
+def balance_loss(
+    weights: Tensor, idx: Tensor, n_experts: int, load: Tensor | None = None
+) -> Tensor:
     """``CV^2(importance) + CV^2(load)`` of one routing decision.
 
     Args:
         weights: gate weights ``[N, k]`` of the chosen experts.
         idx: chosen experts ``[N, k]``.
         n_experts: experts in the layer.
+        load: the smooth load estimate ``[E]`` (:func:`smooth_load`); default the count of
+            tokens routed to each expert (no gradient).
 
-    Zero when every expert gets the same total weight and the same number of tokens.
+    Zero when every expert gets the same total weight and the same load.
     """
     importance = torch.zeros(n_experts, device=weights.device).index_add(
         0, idx.flatten(), weights.flatten().float()
     )
-    load = torch.bincount(idx.flatten(), minlength=n_experts).float()
+    if load is None:
+        load = torch.bincount(idx.flatten(), minlength=n_experts).float()
 
     def cv2(x: Tensor) -> Tensor:
         return x.var(unbiased=False) / (x.mean().pow(2) + 1e-10)
@@ -159,7 +182,11 @@ def info_nce(query: Tensor, key: Tensor, bilinear: Tensor) -> Tensor:
 
 
 class Router(nn.Module):
-    """``Linear(d, E, no bias) -> tanh -> Linear(E, E)``, with optional learned noise."""
+    """``Linear(d, E, no bias) -> tanh -> Linear(E, E)``, with optional learned noise.
+
+    A noisy router in training mode keeps ``last = (clean, noisy, std)`` of its last call, for
+    :func:`smooth_load`.
+    """
 
     def __init__(self, d_model: int, n_experts: int, noisy: bool) -> None:
         super().__init__()
@@ -167,14 +194,22 @@ class Router(nn.Module):
             nn.Linear(d_model, n_experts, bias=False), nn.Tanh(), nn.Linear(n_experts, n_experts)
         )
         self.noise = nn.Linear(d_model, n_experts) if noisy else None
+        self.last: tuple[Tensor, Tensor, Tensor] | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         """Router logits ``[..., E]`` (noisy while training, when the router is noisy)."""
         logits = self.net(x)
+        self.last = None
         if self.noise is not None and self.training:
             std = F.softplus(self.noise(x)) + 0.01
-            logits = logits + torch.randn_like(logits) * std
+            noisy = logits + torch.randn_like(logits) * std
+            self.last = (logits, noisy, std)
+            return noisy
         return logits
+
+    def load(self, k: int) -> Tensor | None:
+        """The smooth load of the last call (``None`` unless it was noisy)."""
+        return None if self.last is None else smooth_load(*self.last, k)
 
 
 class MoE(nn.Module):
@@ -251,7 +286,8 @@ class T2MIRFeedForward(nn.Module):
                 ):
                     p_key.lerp_(p, self.tau)
                 keys = self.key_router(flat.detach())
-            self.aux_loss = balance_loss(w, idx, self.token.n_experts)
+            load = self.token.router.load(self.token.top_k)
+            self.aux_loss = balance_loss(w, idx, self.token.n_experts, load)
             self.task_probs = torch.softmax(task_logits, -1).view(b, t, -1)
             self.task_keys = torch.softmax(keys, -1).view(b, t, -1)
         else:
@@ -299,7 +335,7 @@ def _moe_loss(
     assert balance is not None
     nce = contrastive(model, pool)
     loss = base + cfg.balance_weight * balance + cfg.contrastive_weight * nce
-    return loss, {**scalars, "balance": float(balance), "contrastive": float(nce)}
+    return loss, {**scalars, "balance": float(balance.detach()), "contrastive": float(nce.detach())}
 
 
 def ad_loss(model: nn.Module, batch: Batch) -> tuple[Tensor, Mapping[str, float]]:
@@ -399,6 +435,7 @@ __all__ = [
     "balance_loss",
     "info_nce",
     "route",
+    "smooth_load",
     "train_ad",
     "train_dpt",
 ]

@@ -27,6 +27,7 @@ class Evil:
 
 
 BANDIT = "icrl_bench/GaussianBandit-v0"
+POINT = "icrl_bench/PointRobot-v0"
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,7 @@ def datasets(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return {
         "ad-eps": data.generate("DarkRoom-v0", "ad-eps", "smoke", seed=0),
         "bandit": data.generate("GaussianBandit-v0", "random", "smoke", seed=0),
+        "point": data.generate("PointRobot-v0", "histories", "smoke", seed=0),
     }
 
 
@@ -49,10 +51,29 @@ def _train(method: str, task: str, dataset: str, out: Path, *extra: str) -> list
     return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
 
 
+SMOKE_RUNS = [
+    ("ad", DARKROOM, "ad-eps"),
+    ("dpt", DARKROOM, "ad-eps"),
+    ("dpt", BANDIT, "bandit"),
+    # Baselines II on one discrete and one continuous family
+    ("dt", DARKROOM, "ad-eps"),
+    ("dt", POINT, "point"),
+    ("meta-dt", DARKROOM, "ad-eps"),
+    ("meta-dt", POINT, "point"),
+    ("t2mir-ad", DARKROOM, "ad-eps"),
+    ("t2mir-ad", POINT, "point"),
+    ("t2mir-dpt", DARKROOM, "ad-eps"),
+    ("t2mir-dpt", POINT, "point"),
+    # AD and DPT's continuous variants
+    ("ad", POINT, "point"),
+    ("dpt", POINT, "point"),
+]
+
+
 @pytest.mark.parametrize(
     ("method", "task", "key"),
-    [("ad", DARKROOM, "ad-eps"), ("dpt", DARKROOM, "ad-eps"), ("dpt", BANDIT, "bandit")],
-    ids=["ad-darkroom", "dpt-darkroom", "dpt-bandit"],
+    SMOKE_RUNS,
+    ids=[f"{m}-{t.split('/')[1].split('-')[0].lower()}" for m, t, _ in SMOKE_RUNS],
 )
 def test_smoke_training_lowers_the_loss(
     method: str, task: str, key: str, datasets: dict[str, str], tmp_path: Path
@@ -64,6 +85,13 @@ def test_smoke_training_lowers_the_loss(
     meta = json.loads((tmp_path / "ckpt" / "checkpoint.json").read_text())
     assert meta["method"] == method and meta["dataset"]["id"] == datasets[key]
     assert meta["config"]["train"]["steps"] == 60  # the resolved config, smoke applied
+    if key == "point":  # continuous observations: standardised by the data's statistics
+        stats = meta["observation_stats"]
+        obs = np.asarray(data.load(datasets[key]).arrays["observations"], dtype=np.float64)
+        assert np.allclose(stats["mean"], obs.mean(0), atol=1e-6)
+        assert np.allclose(stats["std"], obs.std(0), atol=1e-6)
+        weights = load_state(tmp_path / "ckpt" / "model.pt")
+        assert np.allclose(weights["embed.obs.mean"].numpy(), stats["mean"], atol=1e-6)
 
 
 def test_same_seed_gives_identical_losses_and_checkpoints(
@@ -172,6 +200,24 @@ def test_checkpoint_results_are_accepted_by_submit(
     submit(tmp_path / "dpt.json", tmp_path / "lb")
 
 
+@pytest.mark.parametrize(("method", "protocol"), [("dt", "zero-shot-v1"), ("meta-dt", "online-v1")])
+def test_continuous_checkpoints_evaluate_and_submit(
+    method: str, protocol: str, datasets: dict[str, str], tmp_path: Path
+) -> None:
+    ckpt = tmp_path / method
+    _train(method, POINT, datasets["point"], ckpt)
+    meta = json.loads((ckpt / "checkpoint.json").read_text())
+    best = float(data.load(datasets["point"]).episode_returns().max())
+    assert meta["data_facts"]["target_return"] == pytest.approx(best)  # "data-max" target
+    out = tmp_path / "r.json"
+    argv = ["evaluate", "--agent", str(ckpt), "--task", POINT, "--protocol", protocol]
+    assert main([*argv, "--seeds", "0", "1", "2", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["method"] == method and np.isfinite(np.asarray(doc["returns"])).all()
+    track, _ = submit(out, tmp_path / "lb")
+    assert track == f"PointRobot-v0__{protocol}"
+
+
 def test_config_errors_are_one_line(
     datasets: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -180,6 +226,7 @@ def test_config_errors_are_one_line(
         (["--set", "model.nope=1"], "unknown config key 'model.nope'"),
         (["--set", "train.lr=fast"], "config key 'train.lr' must be a number"),
         (["--set", "model.tokens=words"], "tokens must be 'transition' or 'interleaved'"),
+        (["--set", "model.action_head=gaussian"], "does not fit a discrete action space"),
         (["--set", "novalue"], "expected key=value"),
         (["--config", "/nonexistent.yaml"], "no config /nonexistent.yaml"),
     ]:

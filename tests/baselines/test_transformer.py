@@ -1,4 +1,5 @@
-"""The shared core: KV-cached step-by-step inference equals a full forward pass."""
+"""The shared core: KV-cached step-by-step inference equals a full forward pass (with segments,
+and for AD and DPT with discrete and continuous actions)."""
 
 from __future__ import annotations
 
@@ -8,27 +9,29 @@ import torch
 
 from baselines.ad import ADAgent, ADModel
 from baselines.ad import Config as ADConfig
-from baselines.common.transformer import CausalTransformer, KVCache
+from baselines.common.transformer import SHARED, CausalTransformer, KVCache
 from baselines.dpt import Config as DPTConfig
 from baselines.dpt import DPTAgent, DPTModel, query_mask
 
 GRID_OBS = {"kind": "discrete", "n": 81}
 BANDIT_OBS = {"kind": "box", "shape": [1]}
 ACTIONS = {"kind": "discrete", "n": 5}
+POINT_OBS = {"kind": "box", "shape": [2], "low": [-2.0, -2.0], "high": [2.0, 2.0]}
+BOX_ACTIONS = {"kind": "box", "shape": [2], "low": [-0.1, -0.1], "high": [0.1, 0.1]}
 TOL = 1e-5
 
 
-def _trace(steps: int, obs_info: dict, seed: int = 0) -> dict[str, np.ndarray]:
+def _trace(steps: int, obs_info: dict, seed: int = 0, act_info: dict = ACTIONS) -> dict:
     rng = np.random.default_rng(seed)
     if obs_info["kind"] == "discrete":
         obs = rng.integers(obs_info["n"], size=(2, steps + 1))
     else:
-        obs = rng.random((2, steps + 1, 1)).astype(np.float32)
-    return {
-        "obs": obs,
-        "actions": rng.integers(5, size=(2, steps)),
-        "rewards": rng.random((2, steps)).astype(np.float32),
-    }
+        obs = rng.random((2, steps + 1, *obs_info["shape"])).astype(np.float32)
+    if act_info["kind"] == "discrete":
+        actions = rng.integers(act_info["n"], size=(2, steps))
+    else:
+        actions = rng.uniform(-0.1, 0.1, size=(2, steps, *act_info["shape"])).astype(np.float32)
+    return {"obs": obs, "actions": actions, "rewards": rng.random((2, steps)).astype(np.float32)}
 
 
 def test_cache_matches_full_forward_with_a_sliding_window() -> None:
@@ -48,17 +51,44 @@ def test_cache_matches_full_forward_with_a_sliding_window() -> None:
         assert torch.allclose(model(more, cache=cache), both, atol=TOL)
 
 
+def test_segments_in_the_cache_match_a_full_forward() -> None:
+    """Tokens see only their own segment (and SHARED ones); a segment change in the cache (an
+    env whose episode restarts) equals the full pass with the same segment ids."""
+    torch.manual_seed(3)
+    model = CausalTransformer(32, 2, 4, window=9).eval()
+    x = torch.randn(2, 30, 32)
+    seg = torch.zeros(2, 30, dtype=torch.long)
+    seg[0, 11:] = 1  # env 0 restarts at token 11, env 1 at 23
+    seg[1, 23:] = 1
+    seg[:, :3] = SHARED  # a prompt both envs' tokens may read while it is in the window
+    cache = KVCache()
+    with torch.no_grad():
+        full = model(x, segments=seg)
+        for t in range(30):
+            step = model(x[:, t : t + 1], cache=cache, segments=seg[:, t : t + 1])
+            assert torch.allclose(step, full[:, t : t + 1], atol=TOL), t
+        # the restart hides the earlier segment: env 0's token 11 equals a fresh start there
+        alone = model(x[:1, 11:12])
+        assert torch.allclose(full[:1, 11:12], alone, atol=TOL)
+        # and a segment id changes nothing inside one segment
+        assert torch.allclose(model(x[:, 3:11], segments=seg[:, 3:11]), model(x[:, 3:11]), atol=TOL)
+
+
 @pytest.mark.parametrize("tokens", ["transition", "interleaved"])
-@pytest.mark.parametrize("obs_info", [GRID_OBS, BANDIT_OBS], ids=["grid", "bandit"])
-def test_ad_cached_logits_equal_full_forward(tokens: str, obs_info: dict) -> None:
+@pytest.mark.parametrize(
+    ("obs_info", "act_info"),
+    [(GRID_OBS, ACTIONS), (BANDIT_OBS, ACTIONS), (POINT_OBS, BOX_ACTIONS)],
+    ids=["grid", "bandit", "continuous"],
+)
+def test_ad_cached_logits_equal_full_forward(tokens: str, obs_info: dict, act_info: dict) -> None:
     torch.manual_seed(1)
     cfg = ADConfig(context=12, tokens=tokens, d_model=32, n_layers=2, n_heads=2, dropout=0.0)
-    model = ADModel(cfg, obs_info, ACTIONS).eval()
+    model = ADModel(cfg, obs_info, act_info).eval()
     agent = ADAgent(model)
     agent.reset(2)
-    tr = _trace(40, obs_info)
+    tr = _trace(40, obs_info, act_info=act_info)
     obs, act, rew = (torch.as_tensor(tr[k]) for k in ("obs", "actions", "rewards"))
-    none = torch.full((2, 1), model.none_action)
+    none = model.none_actions(2, torch.device("cpu"))[:, None]
     with torch.no_grad():
         for t in range(40):  # past the 12-step window
             cached = agent.logits(tr["obs"][:, t])
@@ -83,15 +113,23 @@ def test_ad_cached_logits_equal_full_forward(tokens: str, obs_info: dict) -> Non
             )
 
 
-@pytest.mark.parametrize("coords", [False, True], ids=["index", "coords"])
-@pytest.mark.parametrize("obs_info", [GRID_OBS, BANDIT_OBS], ids=["grid", "bandit"])
-def test_dpt_cached_logits_equal_full_forward(obs_info: dict, coords: bool) -> None:
+@pytest.mark.parametrize(
+    ("obs_info", "act_info", "coords"),
+    [
+        (GRID_OBS, ACTIONS, False),
+        (GRID_OBS, ACTIONS, True),
+        (BANDIT_OBS, ACTIONS, False),
+        (POINT_OBS, BOX_ACTIONS, False),
+    ],
+    ids=["grid", "grid-coords", "bandit", "continuous"],
+)
+def test_dpt_cached_logits_equal_full_forward(obs_info: dict, act_info: dict, coords: bool) -> None:
     torch.manual_seed(2)
     cfg = DPTConfig(context=10, d_model=32, n_layers=2, n_heads=2, obs_coords=coords)
-    model = DPTModel(cfg, obs_info, ACTIONS).eval()
+    model = DPTModel(cfg, obs_info, act_info).eval()
     agent = DPTAgent(model)
     agent.reset(2)
-    tr = _trace(30, obs_info)
+    tr = _trace(30, obs_info, act_info=act_info)
     obs, act, rew = (torch.as_tensor(tr[k]) for k in ("obs", "actions", "rewards"))
     with torch.no_grad():
         for t in range(30):  # past the 10-transition window
