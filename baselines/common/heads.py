@@ -122,6 +122,7 @@ class ActionHead(nn.Module):
 
     def act(self, out: Tensor, mode: str, generator: torch.Generator) -> np.ndarray:
         """Actions from head outputs ``[B, out]``: ``"argmax"`` (the mode) or ``"sample"``."""
+        out = out.detach()
         if self.kind == "categorical":
             if mode == "argmax":
                 return out.argmax(dim=-1).cpu().numpy()
