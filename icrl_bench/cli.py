@@ -281,10 +281,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from icrl_bench.leaderboard import read_result, submit, validate
 
     # check every file first, so that one bad file in a batch submits none of them
-    for result in args.results:
-        validate(read_result(result))
-    for result in args.results:
-        track, row = submit(result, args.leaderboard_dir)
+    checked = [validate(read_result(result)) for result in args.results]
+    for result, v in zip(args.results, checked, strict=True):
+        track, row = submit(result, args.leaderboard_dir, validated=v)
         print(f"submitted {row['method']} ({row['result_id']}) to {track}")
     return 0
 
@@ -315,6 +314,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     path = train(spec.env_id, args.dataset, raw, out, progress=not args.no_progress)
     print(f"checkpoint: {path}")
     return 0
+
+
+def cmd_run_suite(args: argparse.Namespace) -> int:
+    """Run a baseline suite and print its summary; non-zero when a job failed."""
+    try:
+        from baselines.suite import run_suite, summary_table
+    except ImportError:
+        raise IcrlBenchError(
+            "run-suite needs the 'baselines' package (install icrl-bench from a checkout)"
+        ) from None
+    report = run_suite(
+        args.suite,
+        run_dir=args.run_dir,
+        executor=args.executor,
+        workers=args.workers,
+        resume=args.resume,
+        leaderboard_dir=args.leaderboard_dir,
+        address=args.address,
+        progress=not args.no_progress,
+    )
+    print(summary_table(report))
+    return 0 if report.ok else 1
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -503,6 +524,25 @@ def build_parser() -> argparse.ArgumentParser:
     p_sub.add_argument("results", nargs="+")
     p_sub.add_argument("--leaderboard-dir", default=None, help="default ./leaderboards")
     p_sub.set_defaults(func=cmd_submit)
+
+    p_suite = sub.add_parser(
+        "run-suite", help="run a baseline suite: datasets, training, evaluation, submission"
+    )
+    p_suite.add_argument(
+        "suite", help="a shipped suite (smoke, discrete-cpu, discrete, continuous) or a YAML file"
+    )
+    p_suite.add_argument("--executor", choices=("local", "ray"), default="local")
+    p_suite.add_argument(
+        "--workers", type=_positive_int, default=2, help="parallel jobs (default 2)"
+    )
+    p_suite.add_argument("--resume", action="store_true", help="skip jobs already finished")
+    p_suite.add_argument("--run-dir", default=None, help="default $ICRL_BENCH_HOME/suites/<name>")
+    p_suite.add_argument("--leaderboard-dir", default=None, help="default ./leaderboards")
+    p_suite.add_argument(
+        "--address", default=None, help="Ray cluster address (default: start a local one)"
+    )
+    p_suite.add_argument("--no-progress", action="store_true")
+    p_suite.set_defaults(func=cmd_run_suite)
 
     p_cmp = sub.add_parser(
         "compare", help="probability that result A beats result B on a random test task"

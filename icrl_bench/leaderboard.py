@@ -408,13 +408,16 @@ def read_track(path: Path) -> list[dict[str, str]]:
 
 
 def submit(
-    result_path: str | os.PathLike[str], directory: str | os.PathLike[str] | None = None
+    result_path: str | os.PathLike[str],
+    directory: str | os.PathLike[str] | None = None,
+    validated: Validated | None = None,
 ) -> tuple[str, dict[str, str]]:
     """Validate a results file and append its row to its track.
 
     Args:
         result_path: the results JSON (optionally gzipped).
         directory: the leaderboard directory (see :func:`leaderboard_dir`).
+        validated: ``validate(read_result(result_path))`` when the caller already has it.
 
     Returns:
         The track and the appended row.
@@ -422,7 +425,7 @@ def submit(
     Raises:
         SubmissionError: the file is invalid or already on the leaderboard; nothing changed.
     """
-    v = validate(read_result(result_path))
+    v = validated if validated is not None else validate(read_result(result_path))
     root = leaderboard_dir(directory)
     root.mkdir(parents=True, exist_ok=True)
     csv_path = root / f"{v.track}.csv"

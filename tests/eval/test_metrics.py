@@ -70,3 +70,14 @@ def test_probability_of_improvement() -> None:
     assert metrics.probability_of_improvement(worse + 2.0, worse) == 1.0
     assert metrics.probability_of_improvement(worse, worse + 2.0) == 0.0
     assert metrics.probability_of_improvement(worse, worse) == pytest.approx(0.5)
+
+
+def test_fast_iqm_equals_rliables_iqm() -> None:
+    """The bootstrap's IQM is rliable's ``aggregate_iqm`` to the last bit, for any size."""
+    from rliable import metrics as rmetrics
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 4, 5, 7, 16, 48, 80, 101, 250):
+        for shape in ((n,), (3, n)):
+            x = rng.normal(size=shape)
+            assert metrics.fast_iqm(x) == pytest.approx(rmetrics.aggregate_iqm(x), abs=1e-12)
