@@ -215,7 +215,7 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
             )
         )
         sub = ["submit", str(out), "--leaderboard-dir", str(leaderboard_dir)]
-        add(Job(f"submit/{tag}/{protocol}", "submit", sub, [ev], 0.0, 0.0))
+        add(Job(f"submit/{tag}/{protocol}", "submit", sub, [ev]))  # 1 CPU: the bootstrap
 
     notes = str(doc.get("notes", f"suite {doc.get('name', '')}")).strip()
     for fam, fs in doc["families"].items():

@@ -1,0 +1,98 @@
+"""Measured cost of a suite's training on this machine, in CPU-hours.
+
+Usage: python bench/suite_cost.py [SUITE ...] [--updates 3] [--threads 2]
+
+For every distinct (baseline, family) of the suite's training jobs, trains the suite's exact
+config (its overrides included, ``--smoke`` when the suite uses it) twice on a small dataset of
+the same family, for 1 and for ``1 + updates`` updates, and takes the difference: seconds per
+update at the published batch and model size, without start-up. Multiplied by the config's
+``train.steps`` and the suite's training seeds, this gives the training cost; evaluation is
+reported separately by the suite runner and is small beside it. The timing datasets are random
+rollouts (the same shapes as the suite's data, generated in seconds); MuJoCo families use them
+instead of SAC histories. Prints one line per config and the totals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from baselines.common.checkpoint import METHODS, TRAIN_FUNCTIONS
+from baselines.common.config import read_config
+from baselines.suite import read_suite
+from icrl_bench import data
+from icrl_bench.registry import family
+
+
+def timing_dataset(fam: str, method: str, window: int) -> str:
+    """A small dataset of ``fam`` whose histories hold a ``window``-step window."""
+    spec = family(fam)
+    needs_labels = method in ("dpt", "t2mir-dpt")
+    variant = "ad-eps" if needs_labels and spec.kind != "bandit" else "random"
+    episodes = max(4, -(-window // spec.horizon) + 2)
+    overrides = {"episodes": episodes, "tasks": 4, "histories": 2}
+    if spec.kind == "bandit":
+        overrides = {"tasks": 8, "histories": 2}
+    return data.generate(fam, variant, "smoke", seed=0, overrides=overrides)
+
+
+def seconds_per_update(method: str, fam: str, sets: list[str], smoke: bool, updates: int) -> float:
+    """Seconds per training update of a config, start-up excluded."""
+    import importlib
+
+    module = importlib.import_module(METHODS[method])
+    train = getattr(module, TRAIN_FUNCTIONS.get(method, "train"))
+    raw = read_config(method, fam, None, sets, smoke)
+    model = raw["model"]
+    window = int(model.get("context", 20)) + int(model.get("history", 0)) + 1
+    dataset = timing_dataset(fam, method, window)
+    times = []
+    for steps in (1, 1 + updates):
+        extra = [f"train.steps={steps}", "train.warmup_steps=1", "train.checkpoint_every=100000"]
+        cfg = read_config(method, fam, None, [*sets, *extra], smoke)
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            train(family(fam).env_id, dataset, cfg, out, progress=False)
+            times.append(time.perf_counter() - start)
+    return max(times[1] - times[0], 1e-6) / updates
+
+
+def main() -> None:
+    """Measure every suite named on the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suites", nargs="*", default=["discrete", "continuous"])
+    parser.add_argument("--updates", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("ICRL_BENCH_HOME", str(Path(tempfile.mkdtemp()) / "home"))
+    for name in args.suites:
+        doc = read_suite(name)
+        seeds = len(doc.get("train_seeds", [0]))
+        total = 0.0
+        print(f"suite {name}: {seeds} training seed(s), {args.threads} threads")
+        for fam, fs in doc["families"].items():
+            fs = fs or {}
+            for method in fs.get("baselines") or doc.get("baselines") or []:
+                over = doc.get("overrides") or {}
+                sets = [str(s) for k in ("all", method, f"{method}@{fam}") for s in over.get(k, [])]
+                steps = int(
+                    read_config(method, fam, None, sets, bool(doc.get("smoke")))["train"].get(
+                        "steps", 10_000
+                    )
+                )
+                per = seconds_per_update(method, fam, sets, bool(doc.get("smoke")), args.updates)
+                hours = per * steps * seeds * args.threads / 3600
+                total += hours
+                line = f"  {method:10} {fam:20} {per:7.3f} s/update x {steps:>7} x {seeds}"
+                print(f"{line} = {hours:8.2f} CPU-h")
+        print(f"suite {name}: training {total:.1f} CPU-hours on this machine")
+
+
+if __name__ == "__main__":
+    main()

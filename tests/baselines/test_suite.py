@@ -1,0 +1,168 @@
+"""Baseline suites: the smoke suite end to end on the local pool (killed part-way and resumed)
+and on a real local Ray cluster with the same results; failures isolated; the grid's jobs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from baselines.suite import expand, read_state, read_suite, run_suite
+from icrl_bench.cli import main
+
+
+def _results(run_dir: Path) -> dict[str, dict]:
+    """Every results file of a run, without its provenance (git sha, creation time)."""
+    out = {}
+    for path in sorted((run_dir / "results").glob("*.json")):
+        doc = json.loads(path.read_text())
+        doc.pop("provenance")
+        out[path.name] = doc
+    return out
+
+
+def _rows(lb: Path) -> list[dict[str, str]]:
+    rows = []
+    for path in sorted(lb.glob("*.csv")):
+        with path.open() as f:
+            rows += list(csv.DictReader(f))
+    return rows
+
+
+def test_the_grid_expands_into_jobs_with_shared_datasets(tmp_path: Path) -> None:
+    doc = read_suite("smoke")
+    jobs = expand(doc, tmp_path / "run", tmp_path / "lb")
+    kinds = [j.kind for j in jobs]
+    assert kinds == sorted(kinds, key=["data", "train", "evaluate", "submit"].index)
+    data = [j for j in jobs if j.kind == "data"]
+    # one training dataset per family, shared by the six baselines
+    assert sorted(j.id for j in data) == [
+        "data/DarkRoom-v0/ad-eps/smoke/seed0",
+        "data/PointRobot-v0/histories/smoke/seed0",
+    ]
+    trains = [j for j in jobs if j.kind == "train"]
+    assert len(trains) == 12 and all(
+        j.deps == [data[0].id] or j.deps == [data[1].id] for j in trains
+    )
+    evals = [j for j in jobs if j.kind == "evaluate"]
+    assert len(evals) == 12 + 4  # and the random and oracle agents on both families
+    by_id = {j.id: j for j in jobs}
+    for j in jobs:
+        assert all(d in by_id for d in j.deps)
+        if j.kind == "submit":
+            assert by_id[j.deps[0]].kind == "evaluate"
+
+
+def test_smoke_suite_resumes_after_a_kill_and_matches_ray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner is killed part-way through the smoke suite; --resume finishes it without
+    redoing finished jobs or duplicating rows; a run on a real local Ray cluster gives the same
+    results files."""
+    env = {**os.environ, "ICRL_BENCH_HOME": str(tmp_path / "home")}
+    local = tmp_path / "local"
+    cmd = [sys.executable, "-m", "icrl_bench.cli", "run-suite", "smoke"]
+    proc = subprocess.Popen(
+        [*cmd, "--run-dir", str(local), "--no-progress"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 600
+    done: dict[str, float] = {}
+    while time.time() < deadline and proc.poll() is None:
+        jobs = (read_state(local) or {}).get("jobs", {})
+        done = {j: s for j, s in jobs.items() if s["state"] == "done"}
+        if any(j.startswith("train/") for j in done):
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, "the suite ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    jobs = read_state(local)["jobs"]
+    done = {j for j, s in jobs.items() if s["state"] == "done"}
+    assert done and len(done) < 46
+    logs = {j: Path(jobs[j]["log"]).stat().st_mtime_ns for j in done}
+
+    monkeypatch.setenv("ICRL_BENCH_HOME", env["ICRL_BENCH_HOME"])
+    report = run_suite("smoke", run_dir=local, resume=True, progress=False)
+    assert report.ok, [(j, s) for j, s in report.state.items() if s["state"] != "done"]
+    assert not set(report.ran) & done  # finished jobs were not run again
+    assert {j: Path(report.state[j]["log"]).stat().st_mtime_ns for j in done} == logs
+    rows = _rows(local / "leaderboards")
+    ids = [r["result_id"] for r in rows]
+    assert len(ids) == len(set(ids)) == 16  # one row per evaluation, none twice
+    assert (local / "leaderboards" / "README.md").exists()
+
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = tmp_path / "ray"
+        argv = ["run-suite", "smoke", "--executor", "ray", "--run-dir", str(remote)]
+        assert main([*argv, "--no-progress"]) == 0
+    finally:
+        ray.shutdown()
+    a, b = _results(local), _results(remote)
+    assert a.keys() == b.keys() and len(a) == 16
+    for name in a:
+        assert a[name] == b[name], name
+
+
+def test_a_failed_job_is_reported_and_the_rest_completes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = {
+        "name": "broken",
+        "baselines": ["ad", "dt"],
+        "reference_agents": ["random"],
+        "eval_seeds": [0, 1, 2],
+        "smoke": True,
+        "submit_to": "run-dir",
+        "families": {"DarkRoom-v0": {"variant": "ad-eps", "scale": "smoke"}},
+        "overrides": {"dt": ["model.context=-1"]},  # a bad config value
+    }
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    run = tmp_path / "run"
+    assert main(["run-suite", str(path), "--run-dir", str(run), "--no-progress"]) == 1
+    out = capsys.readouterr()
+    state = read_state(run)["jobs"]
+    failed = state["train/dt/DarkRoom-v0/ad-eps/seed0"]
+    assert failed["state"] == "failed" and "context must be at least 1" in failed["error"]
+    assert "context must be at least 1" in Path(failed["log"]).read_text()
+    assert failed["log"] in out.out  # the summary names the log
+    assert state["evaluate/dt/DarkRoom-v0/ad-eps/seed0/online-v1"]["state"] == "skipped"
+    # everything that does not depend on it finished and was submitted
+    for job in ("train/ad/DarkRoom-v0/ad-eps/seed0", "submit/ad/DarkRoom-v0/ad-eps/seed0/online-v1",
+                "submit/random/DarkRoom-v0/online-v1"):  # fmt: skip
+        assert state[job]["state"] == "done", job
+    assert len(_rows(run / "leaderboards")) == 2
+    # a finished run is not silently redone
+    assert main(["run-suite", str(path), "--run-dir", str(run), "--no-progress"]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+
+
+def test_suite_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    for doc, message in [
+        ({"families": {"DarkRoom-v0": {}}, "baselines": ["ppo"]}, "unknown baseline 'ppo'"),
+        ({"families": {}}, "'families' must map"),
+        ({"families": {"DarkRoom-v0": {}}, "eval_seeds": "0"}, "eval_seeds must be"),
+        ({"families": {"DarkRoom-v0": {}}, "colour": 1}, "unknown key 'colour'"),
+    ]:
+        bad.write_text(yaml.safe_dump(doc))
+        assert main(["run-suite", str(bad), "--run-dir", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and message in err, err
+    assert main(["run-suite", "nonexistent"]) == 2
+    assert "no suite 'nonexistent'" in capsys.readouterr().err
