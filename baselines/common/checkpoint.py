@@ -68,9 +68,29 @@ def load_state(path: Path) -> Any:
         raise CheckpointError(f"{path}: not a valid weights file ({first[:160]})") from None
 
 
+def upgrade_state(state: dict[str, Any], model: torch.nn.Module) -> dict[str, Any]:
+    """Read a checkpoint written before continuous action heads and observation statistics.
+
+    Such checkpoints hold the action head as a bare linear layer (``head.weight``) and no
+    standardisation buffers; the head's weights move to ``head.linear`` and the missing buffers
+    keep the model's identity values (which is what those models were trained with).
+    """
+    expected = model.state_dict()
+    out = dict(state)
+    for name in ("weight", "bias"):
+        if f"head.{name}" in out and f"head.linear.{name}" in expected:
+            out[f"head.linear.{name}"] = out.pop(f"head.{name}")
+    for key, value in expected.items():
+        if key not in out and key.rsplit(".", 1)[-1] in ("mean", "std"):
+            out[key] = value
+    return out
+
+
 def load_weights(model: torch.nn.Module, ckpt_dir: Path) -> None:
     """Load ``model.pt`` into ``model``; a file that does not fit the model is a clear error."""
     state = load_state(ckpt_dir / "model.pt")
+    if isinstance(state, dict):
+        state = upgrade_state(state, model)
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:

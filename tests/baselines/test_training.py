@@ -235,3 +235,32 @@ def test_config_errors_are_one_line(
         assert err.count("\n") == 0 and message in err, err
     assert main(["train", "ad", "--task", BANDIT, "--dataset", datasets["ad-eps"], "--smoke"]) == 2
     assert "is for DarkRoom-v0, not GaussianBandit-v0" in capsys.readouterr().err
+
+
+def test_checkpoints_from_before_continuous_heads_still_load(tmp_path: Path) -> None:
+    """A model.pt whose action head was a bare linear layer and which has no standardisation
+    buffers (written before continuous actions) loads into today's model unchanged."""
+    from baselines.common.checkpoint import load_weights
+    from baselines.dpt import Config as DPTConfig
+    from baselines.dpt import DPTModel
+
+    torch.manual_seed(0)
+    model = DPTModel(
+        DPTConfig(d_model=16, n_layers=1),
+        {"kind": "box", "shape": [1]},
+        {"kind": "discrete", "n": 5},
+    )
+    old = {k: v for k, v in model.state_dict().items() if not k.endswith((".mean", ".std"))}
+    old["head.weight"], old["head.bias"] = (
+        old.pop("head.linear.weight"),
+        old.pop("head.linear.bias"),
+    )
+    torch.save(old, tmp_path / "model.pt")
+    fresh = DPTModel(
+        DPTConfig(d_model=16, n_layers=1),
+        {"kind": "box", "shape": [1]},
+        {"kind": "discrete", "n": 5},
+    )
+    load_weights(fresh, tmp_path)
+    for k, v in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[k], v), k
