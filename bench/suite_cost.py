@@ -38,7 +38,8 @@ def timing_dataset(fam: str, method: str, window: int) -> str:
     overrides = {"episodes": episodes, "tasks": 4, "histories": 2}
     if spec.kind == "bandit":
         overrides = {"tasks": 8, "histories": 2}
-    return data.generate(fam, variant, "smoke", seed=0, overrides=overrides)
+    # one seed per size: a dataset id names one recipe
+    return data.generate(fam, variant, "smoke", seed=episodes, overrides=overrides)
 
 
 def seconds_per_update(method: str, fam: str, sets: list[str], smoke: bool, updates: int) -> float:
