@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("suites", nargs="*", default=["discrete", "continuous"])
     parser.add_argument("--updates", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--families", nargs="*", default=None, help="only these families")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", str(Path(tempfile.mkdtemp()) / "home"))
@@ -84,6 +85,8 @@ def main() -> None:
         total = 0.0
         print(f"suite {name}: {seeds} training seed(s), {args.threads} threads")
         for fam, fs in doc["families"].items():
+            if args.families and fam not in args.families:
+                continue
             fs = fs or {}
             for method in fs.get("baselines") or doc.get("baselines") or []:
                 over = doc.get("overrides") or {}
