@@ -28,6 +28,7 @@ class Evil:
 
 BANDIT = "icrl_bench/GaussianBandit-v0"
 POINT = "icrl_bench/PointRobot-v0"
+CHEETAH = "icrl_bench/HalfCheetahVel-v0"
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,7 @@ def datasets(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "ad-eps": data.generate("DarkRoom-v0", "ad-eps", "smoke", seed=0),
         "bandit": data.generate("GaussianBandit-v0", "random", "smoke", seed=0),
         "point": data.generate("PointRobot-v0", "histories", "smoke", seed=0),
+        "cheetah": data.generate("HalfCheetahVel-v0", "random", "smoke", seed=0),
     }
 
 
@@ -67,6 +69,8 @@ SMOKE_RUNS = [
     # AD and DPT's continuous variants
     ("ad", POINT, "point"),
     ("dpt", POINT, "point"),
+    # a simulator family (its spaces come from an env, not a NumPy core)
+    ("meta-dt", CHEETAH, "cheetah"),
 ]
 
 
@@ -85,7 +89,7 @@ def test_smoke_training_lowers_the_loss(
     meta = json.loads((tmp_path / "ckpt" / "checkpoint.json").read_text())
     assert meta["method"] == method and meta["dataset"]["id"] == datasets[key]
     assert meta["config"]["train"]["steps"] == 60  # the resolved config, smoke applied
-    if key == "point":  # continuous observations: standardised by the data's statistics
+    if key in ("point", "cheetah"):  # continuous observations: standardised by the data's stats
         stats = meta["observation_stats"]
         obs = np.asarray(data.load(datasets[key]).arrays["observations"], dtype=np.float64)
         assert np.allclose(stats["mean"], obs.mean(0), atol=1e-6)
