@@ -34,13 +34,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from baselines.common.agent import TransformerAgent, stack_prompts
-from baselines.common.checkpoint import load_weights
-from baselines.common.config import build
+from baselines.common.agent import TransformerAgent, rebuild_agent, stack_prompts
 from baselines.common.data import WindowSampler
-from baselines.common.device import pick_device
 from baselines.common.embed import TransitionEmbedder
-from baselines.common.heads import KINDS, ActionHead
+from baselines.common.heads import ActionHead, check_action_settings
 from baselines.common.pipeline import fit
 from baselines.common.trainer import Batch
 from baselines.common.transformer import CausalTransformer, FfnFactory, KVCache
@@ -82,10 +79,7 @@ class Config:
     def __post_init__(self) -> None:
         if self.tokens not in ("transition", "interleaved"):
             raise ValueError(f"tokens must be 'transition' or 'interleaved', got {self.tokens!r}")
-        if self.action_selection not in ("argmax", "sample"):
-            raise ValueError("action_selection must be 'argmax' or 'sample'")
-        if self.action_head not in KINDS:
-            raise ValueError(f"action_head must be one of {', '.join(KINDS)}")
+        check_action_settings(self.action_head, self.action_selection)
         if self.context < 1:
             raise ValueError("context must be at least 1")
 
@@ -255,8 +249,4 @@ class ADAgent(TransformerAgent):
 
 def load_agent_from(ckpt_dir: Path, meta: dict[str, Any]) -> ADAgent:
     """Rebuild the agent of a checkpoint directory."""
-    model_cfg = dict(meta["config"]["model"])
-    cfg = build(Config, model_cfg, "model")
-    model = ADModel(cfg, meta["observation_space"], meta["action_space"])
-    load_weights(model, ckpt_dir)
-    return ADAgent(model.to(pick_device(cfg.device)))
+    return rebuild_agent(ckpt_dir, meta, Config, ADModel, ADAgent)

@@ -34,13 +34,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from baselines.common.agent import TransformerAgent, stack_prompts
-from baselines.common.checkpoint import load_weights
-from baselines.common.config import build
+from baselines.common.agent import TransformerAgent, rebuild_agent, stack_prompts
 from baselines.common.data import WindowSampler
-from baselines.common.device import pick_device
 from baselines.common.embed import TransitionEmbedder
-from baselines.common.heads import KINDS, ActionHead
+from baselines.common.heads import ActionHead, check_action_settings
 from baselines.common.pipeline import fit
 from baselines.common.trainer import Batch
 from baselines.common.transformer import CausalTransformer, FfnFactory, KVCache
@@ -81,10 +78,7 @@ class Config:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.action_selection not in ("argmax", "sample"):
-            raise ValueError("action_selection must be 'argmax' or 'sample'")
-        if self.action_head not in KINDS:
-            raise ValueError(f"action_head must be one of {', '.join(KINDS)}")
+        check_action_settings(self.action_head, self.action_selection)
         if self.context < 1:
             raise ValueError("context must be at least 1")
 
@@ -265,7 +259,4 @@ class DPTAgent(TransformerAgent):
 
 def load_agent_from(ckpt_dir: Path, meta: dict[str, Any]) -> DPTAgent:
     """Rebuild the agent of a checkpoint directory."""
-    cfg = build(Config, dict(meta["config"]["model"]), "model")
-    model = DPTModel(cfg, meta["observation_space"], meta["action_space"])
-    load_weights(model, ckpt_dir)
-    return DPTAgent(model.to(pick_device(cfg.device)))
+    return rebuild_agent(ckpt_dir, meta, Config, DPTModel, DPTAgent)

@@ -35,13 +35,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from baselines.common.agent import TransformerAgent
-from baselines.common.checkpoint import load_weights
-from baselines.common.config import build
+from baselines.common.agent import TransformerAgent, rebuild_agent
 from baselines.common.data import WindowSampler
-from baselines.common.device import pick_device
 from baselines.common.embed import TransitionEmbedder
-from baselines.common.heads import KINDS, ActionHead
+from baselines.common.heads import ActionHead, check_action_settings
 from baselines.common.pipeline import fit
 from baselines.common.trainer import Batch
 from baselines.common.transformer import CausalTransformer, KVCache
@@ -93,10 +90,7 @@ class Config:
             raise ValueError("return_scale must be positive")
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
-        if self.action_head not in KINDS:
-            raise ValueError(f"action_head must be one of {', '.join(KINDS)}")
-        if self.action_selection not in ("argmax", "sample"):
-            raise ValueError("action_selection must be 'argmax' or 'sample'")
+        check_action_settings(self.action_head, self.action_selection)
 
 
 class DTModel(nn.Module):
@@ -246,7 +240,4 @@ class DTAgent(TransformerAgent):
 
 def load_agent_from(ckpt_dir: Path, meta: dict[str, Any]) -> DTAgent:
     """Rebuild the agent of a checkpoint directory."""
-    cfg = build(Config, dict(meta["config"]["model"]), "model")
-    model = DTModel(cfg, meta["observation_space"], meta["action_space"])
-    load_weights(model, ckpt_dir)
-    return DTAgent(model.to(pick_device(cfg.device)))
+    return rebuild_agent(ckpt_dir, meta, Config, DTModel, DTAgent)

@@ -54,13 +54,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from baselines.common.agent import TransformerAgent, stack_prompts
-from baselines.common.checkpoint import load_weights
-from baselines.common.config import build
+from baselines.common.agent import TransformerAgent, rebuild_agent, stack_prompts
 from baselines.common.data import WindowSampler
-from baselines.common.device import pick_device
 from baselines.common.embed import SpaceEmbedding, TransitionEmbedder
-from baselines.common.heads import KINDS, ActionHead
+from baselines.common.heads import ActionHead, check_action_settings
 from baselines.common.pipeline import fit
 from baselines.common.trainer import Batch
 from baselines.common.transformer import SHARED, CausalTransformer, KVCache
@@ -133,10 +130,7 @@ class Config:
             raise ValueError("prompt_dropout must be in [0, 1]")
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
-        if self.action_head not in KINDS:
-            raise ValueError(f"action_head must be one of {', '.join(KINDS)}")
-        if self.action_selection not in ("argmax", "sample"):
-            raise ValueError("action_selection must be 'argmax' or 'sample'")
+        check_action_settings(self.action_head, self.action_selection)
 
 
 def _mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
@@ -578,7 +572,4 @@ class MetaDTAgent(TransformerAgent):
 
 def load_agent_from(ckpt_dir: Path, meta: dict[str, Any]) -> MetaDTAgent:
     """Rebuild the agent of a checkpoint directory."""
-    cfg = build(Config, dict(meta["config"]["model"]), "model")
-    model = MetaDTModel(cfg, meta["observation_space"], meta["action_space"])
-    load_weights(model, ckpt_dir)
-    return MetaDTAgent(model.to(pick_device(cfg.device)))
+    return rebuild_agent(ckpt_dir, meta, Config, MetaDTModel, MetaDTAgent)

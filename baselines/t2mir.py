@@ -39,9 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from baselines import ad, dpt
-from baselines.common.checkpoint import load_weights
-from baselines.common.config import build
-from baselines.common.device import pick_device
+from baselines.common.agent import rebuild_agent
 from baselines.common.pipeline import fit
 from baselines.common.trainer import Batch
 from baselines.common.transformer import CausalTransformer, FfnFactory
@@ -414,16 +412,9 @@ def train_dpt(
 
 def load_agent_from(ckpt_dir: Path, meta: dict[str, Any]) -> ad.ADAgent | dpt.DPTAgent:
     """Rebuild the agent of a T2MIR-AD or T2MIR-DPT checkpoint directory."""
-    values = dict(meta["config"]["model"])
     if meta["method"] == "t2mir-ad":
-        cfg_ad = build(ADConfig, values, "model")
-        model_ad = make_ad(cfg_ad, meta["observation_space"], meta["action_space"])
-        load_weights(model_ad, ckpt_dir)
-        return ad.ADAgent(model_ad.to(pick_device(cfg_ad.device)))
-    cfg_dpt = build(DPTConfig, values, "model")
-    model_dpt = make_dpt(cfg_dpt, meta["observation_space"], meta["action_space"])
-    load_weights(model_dpt, ckpt_dir)
-    return dpt.DPTAgent(model_dpt.to(pick_device(cfg_dpt.device)))
+        return rebuild_agent(ckpt_dir, meta, ADConfig, make_ad, ad.ADAgent)
+    return rebuild_agent(ckpt_dir, meta, DPTConfig, make_dpt, dpt.DPTAgent)
 
 
 __all__ = [

@@ -3,8 +3,9 @@ action selection."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -67,3 +68,25 @@ class TransformerAgent:
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Choose actions from the head's output (its mode or a sample, per the config)."""
         return self.head.act(self.logits(obs), self.cfg.action_selection, self.generator)
+
+
+A = TypeVar("A")
+
+
+def rebuild_agent(
+    ckpt_dir: Path,
+    meta: dict[str, Any],
+    config_cls: type,
+    make_model: Callable[[Any, dict[str, Any], dict[str, Any]], nn.Module],
+    agent_cls: Callable[[Any], A],
+) -> A:
+    """The agent of a checkpoint directory: its resolved config, the model with its weights on
+    the config's device, wrapped in ``agent_cls``."""
+    from baselines.common.checkpoint import load_weights
+    from baselines.common.config import build
+    from baselines.common.device import pick_device
+
+    cfg: Any = build(config_cls, dict(meta["config"]["model"]), "model")
+    model = make_model(cfg, meta["observation_space"], meta["action_space"])
+    load_weights(model, ckpt_dir)
+    return agent_cls(model.to(pick_device(cfg.device)))

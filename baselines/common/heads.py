@@ -29,6 +29,14 @@ KINDS = ("auto", "categorical", "mse", "gaussian")
 LOG_STD_RANGE = (-5.0, 2.0)
 
 
+def check_action_settings(action_head: str, action_selection: str) -> None:
+    """Validate a config's ``action_head`` and ``action_selection`` (a one-line ValueError)."""
+    if action_head not in KINDS:
+        raise ValueError(f"action_head must be one of {', '.join(KINDS)}, got {action_head!r}")
+    if action_selection not in ("argmax", "sample"):
+        raise ValueError("action_selection must be 'argmax' or 'sample'")
+
+
 def resolve_kind(kind: str, act_info: dict[str, Any]) -> str:
     """The head kind for an action space: ``"auto"`` is categorical for discrete actions and
     ``"mse"`` for continuous ones; a mismatch is an error."""

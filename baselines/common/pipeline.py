@@ -22,14 +22,8 @@ from icrl_bench.registry import family
 
 
 def spaces_of(env_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """:func:`space_info` of a family's observation and action spaces.
-
-    NumPy families answer from their batch core; simulator families (MuJoCo, Meta-World) from
-    one env, since their task space holds no simulator until an env is built.
-    """
-    core = family(env_id).core()
-    if hasattr(core, "single_observation_space"):
-        return space_info(core.single_observation_space), space_info(core.single_action_space)
+    """:func:`space_info` of a family's observation and action spaces, read from one env (a
+    simulator family's task space holds no simulator, so its spaces exist only in an env)."""
     import gymnasium as gym
 
     env = gym.make(family(env_id).env_id)

@@ -9,25 +9,9 @@ import torch
 
 from baselines.dt import Config, DTAgent, DTModel
 from icrl_bench.errors import IcrlBenchError
+from tests.baselines.spaces import ACTIONS, BOX_ACTIONS, GRID_OBS, POINT_OBS, trial
 
-GRID_OBS = {"kind": "discrete", "n": 81}
-ACTIONS = {"kind": "discrete", "n": 5}
-POINT_OBS = {"kind": "box", "shape": [2], "low": [-2.0, -2.0], "high": [2.0, 2.0]}
-BOX_ACTIONS = {"kind": "box", "shape": [2], "low": [-0.1, -0.1], "high": [0.1, 0.1]}
 TOL = 1e-5
-
-
-def _trace(steps: int, obs_info: dict, act_info: dict, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    if obs_info["kind"] == "discrete":
-        obs = rng.integers(obs_info["n"], size=(2, steps))
-    else:
-        obs = rng.uniform(-2, 2, size=(2, steps, 2)).astype(np.float32)
-    if act_info["kind"] == "discrete":
-        act = rng.integers(act_info["n"], size=(2, steps))
-    else:
-        act = rng.uniform(-0.1, 0.1, size=(2, steps, 2)).astype(np.float32)
-    return {"obs": obs, "actions": act, "rewards": rng.random((2, steps)).astype(np.float32)}
 
 
 @pytest.mark.parametrize(
@@ -41,7 +25,7 @@ def test_cached_acting_equals_the_full_forward_pass(obs_info: dict, act_info: di
     agent = DTAgent(model)
     agent.reset(2)
     steps = 25
-    tr = _trace(steps, obs_info, act_info)
+    tr = trial(steps, obs_info, act_info)
     # env 0's episode ends after step 9, env 1's after step 16: each restarts alone
     ends = {9: [True, False], 16: [False, True]}
     rtg, seg = np.zeros((2, steps), np.float32), np.zeros((2, steps), np.int64)

@@ -8,11 +8,8 @@ import pytest
 import torch
 
 from baselines.meta_dt import Config, MetaDTAgent, MetaDTModel, select_segment
+from tests.baselines.spaces import ACTIONS, BOX_ACTIONS, GRID_OBS, POINT_OBS, trial
 
-GRID_OBS = {"kind": "discrete", "n": 81}
-ACTIONS = {"kind": "discrete", "n": 5}
-POINT_OBS = {"kind": "box", "shape": [2], "low": [-2.0, -2.0], "high": [2.0, 2.0]}
-BOX_ACTIONS = {"kind": "box", "shape": [2], "low": [-0.1, -0.1], "high": [0.1, 0.1]}
 TOL = 1e-5
 
 
@@ -38,20 +35,12 @@ def test_selector_returns_the_segment_with_the_largest_error() -> None:
 
 
 def _episode(steps: int, obs_info: dict, act_info: dict, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    if obs_info["kind"] == "discrete":
-        obs = rng.integers(obs_info["n"], size=(2, steps + 1))
-    else:
-        obs = rng.uniform(-2, 2, size=(2, steps + 1, 2)).astype(np.float32)
-    if act_info["kind"] == "discrete":
-        act = rng.integers(act_info["n"], size=(2, steps))
-    else:
-        act = rng.uniform(-0.1, 0.1, size=(2, steps, 2)).astype(np.float32)
+    tr = trial(steps, obs_info, act_info, seed)
     return {
-        "observations": obs[:, :-1],
-        "next_observations": obs[:, 1:],
-        "actions": act,
-        "rewards": rng.random((2, steps)).astype(np.float32),
+        "observations": tr["obs"][:, :-1],
+        "next_observations": tr["obs"][:, 1:],
+        "actions": tr["actions"],
+        "rewards": tr["rewards"],
     }
 
 

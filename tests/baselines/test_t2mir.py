@@ -21,11 +21,8 @@ from baselines.t2mir import (
     make_dpt,
     route,
 )
+from tests.baselines.spaces import ACTIONS, BOX_ACTIONS, GRID_OBS, POINT_OBS, random_values
 
-GRID_OBS = {"kind": "discrete", "n": 25}
-ACTIONS = {"kind": "discrete", "n": 5}
-POINT_OBS = {"kind": "box", "shape": [2], "low": [-2.0, -2.0], "high": [2.0, 2.0]}
-BOX_ACTIONS = {"kind": "box", "shape": [2], "low": [-0.1, -0.1], "high": [0.1, 0.1]}
 TOL = 1e-5
 
 
@@ -136,8 +133,8 @@ def test_t2mir_ad_cached_logits_equal_full_forward(obs_info: dict, act_info: dic
     agent.reset(2)
     rng = np.random.default_rng(0)
     steps = 20
-    obs = _obs(rng, obs_info, steps)
-    act = _act(rng, act_info, steps)
+    obs = random_values(rng, obs_info, (2, steps))
+    act = random_values(rng, act_info, (2, steps))
     rew = rng.random((2, steps)).astype(np.float32)
     none = model.none_actions(2, torch.device("cpu"))[:, None]
     with torch.no_grad():
@@ -162,8 +159,8 @@ def test_t2mir_dpt_cached_logits_equal_full_forward(obs_info: dict, act_info: di
     agent.reset(2)
     rng = np.random.default_rng(1)
     steps = 15
-    obs = _obs(rng, obs_info, steps + 1)
-    act = _act(rng, act_info, steps)
+    obs = random_values(rng, obs_info, (2, steps + 1))
+    act = random_values(rng, act_info, (2, steps))
     rew = rng.random((2, steps)).astype(np.float32)
     o, a, r = torch.as_tensor(obs), torch.as_tensor(act), torch.as_tensor(rew)
     with torch.no_grad():
@@ -174,15 +171,3 @@ def test_t2mir_dpt_cached_logits_equal_full_forward(obs_info: dict, act_info: di
             full = model.head(model.core(x)[:, -1])
             assert torch.allclose(cached, full, atol=TOL), (t, (cached - full).abs().max())
             agent.observe(obs[:, t], act[:, t], rew[:, t], obs[:, t + 1], *(np.zeros(2, bool),) * 2)
-
-
-def _obs(rng: np.random.Generator, info: dict, steps: int) -> np.ndarray:
-    if info["kind"] == "discrete":
-        return rng.integers(info["n"], size=(2, steps))
-    return rng.uniform(-2, 2, size=(2, steps, 2)).astype(np.float32)
-
-
-def _act(rng: np.random.Generator, info: dict, steps: int) -> np.ndarray:
-    if info["kind"] == "discrete":
-        return rng.integers(info["n"], size=(2, steps))
-    return rng.uniform(-0.1, 0.1, size=(2, steps, 2)).astype(np.float32)

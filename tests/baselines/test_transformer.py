@@ -12,26 +12,9 @@ from baselines.ad import Config as ADConfig
 from baselines.common.transformer import SHARED, CausalTransformer, KVCache
 from baselines.dpt import Config as DPTConfig
 from baselines.dpt import DPTAgent, DPTModel, query_mask
+from tests.baselines.spaces import ACTIONS, BANDIT_OBS, BOX_ACTIONS, GRID_OBS, POINT_OBS, trial
 
-GRID_OBS = {"kind": "discrete", "n": 81}
-BANDIT_OBS = {"kind": "box", "shape": [1]}
-ACTIONS = {"kind": "discrete", "n": 5}
-POINT_OBS = {"kind": "box", "shape": [2], "low": [-2.0, -2.0], "high": [2.0, 2.0]}
-BOX_ACTIONS = {"kind": "box", "shape": [2], "low": [-0.1, -0.1], "high": [0.1, 0.1]}
 TOL = 1e-5
-
-
-def _trace(steps: int, obs_info: dict, seed: int = 0, act_info: dict = ACTIONS) -> dict:
-    rng = np.random.default_rng(seed)
-    if obs_info["kind"] == "discrete":
-        obs = rng.integers(obs_info["n"], size=(2, steps + 1))
-    else:
-        obs = rng.random((2, steps + 1, *obs_info["shape"])).astype(np.float32)
-    if act_info["kind"] == "discrete":
-        actions = rng.integers(act_info["n"], size=(2, steps))
-    else:
-        actions = rng.uniform(-0.1, 0.1, size=(2, steps, *act_info["shape"])).astype(np.float32)
-    return {"obs": obs, "actions": actions, "rewards": rng.random((2, steps)).astype(np.float32)}
 
 
 def test_cache_matches_full_forward_with_a_sliding_window() -> None:
@@ -86,7 +69,7 @@ def test_ad_cached_logits_equal_full_forward(tokens: str, obs_info: dict, act_in
     model = ADModel(cfg, obs_info, act_info).eval()
     agent = ADAgent(model)
     agent.reset(2)
-    tr = _trace(40, obs_info, act_info=act_info)
+    tr = trial(40, obs_info, act_info)
     obs, act, rew = (torch.as_tensor(tr[k]) for k in ("obs", "actions", "rewards"))
     none = model.none_actions(2, torch.device("cpu"))[:, None]
     with torch.no_grad():
@@ -129,7 +112,7 @@ def test_dpt_cached_logits_equal_full_forward(obs_info: dict, act_info: dict, co
     model = DPTModel(cfg, obs_info, act_info).eval()
     agent = DPTAgent(model)
     agent.reset(2)
-    tr = _trace(30, obs_info, act_info=act_info)
+    tr = trial(30, obs_info, act_info)
     obs, act, rew = (torch.as_tensor(tr[k]) for k in ("obs", "actions", "rewards"))
     with torch.no_grad():
         for t in range(30):  # past the 10-transition window
