@@ -18,6 +18,7 @@ from icrl_bench.data.store import (
     open_array,
     resolve,
     sha256_file,
+    stored_recipe,
 )
 
 #: array name -> what a window or trajectory calls it
@@ -317,7 +318,7 @@ def _check_invariants(ds: Dataset) -> None:
         raise DatasetError(f"{ds.id}: step_index beyond the horizon {horizon}")
     inner = np.ones(n, dtype=bool)
     inner[ends] = False
-    connected = bool(ds.manifest.get("recipe", {}).get("connected", True))
+    connected = bool(stored_recipe(ds.manifest)["connected"])
     if connected and not np.array_equal(
         a["observations"][1:][inner[:-1]], a["next_observations"][:-1][inner[:-1]]
     ):

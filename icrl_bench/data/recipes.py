@@ -30,6 +30,7 @@ from icrl_bench.data.store import (
     datasets_root,
     instance_name,
     staging,
+    stored_recipe,
     write_manifest,
 )
 from icrl_bench.errors import IcrlBenchError, UnknownIdError
@@ -427,7 +428,7 @@ def generate(
     lock_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_dir / (ref.id.replace("/", "__") + ".lock"))):
         if (final / "manifest.json").is_file() and not force:
-            existing = json.loads((final / "manifest.json").read_text())["recipe"]
+            existing = stored_recipe(json.loads((final / "manifest.json").read_text()))
             if existing != json.loads(json.dumps(p.recipe())):
                 raise IcrlBenchError(
                     f"{ref.id} exists with a different recipe; pass force=True (--force) to "

@@ -49,6 +49,9 @@ CORE_ARRAYS = (
     "history_task",
     "history_kind",
 )
+#: recipe keys added after datasets were first written, with the value every older dataset has
+#: (datasets written before ``connected`` existed all chain next_observations within episodes)
+RECIPE_DEFAULTS: dict[str, Any] = {"connected": True}
 _ID = re.compile(
     r"^(?P<family>[A-Za-z0-9][A-Za-z0-9-]*-v\d+)/(?P<variant>[a-z0-9-]+-v\d+)(/(?P<inst>[a-z]+-seed\d+))?$"
 )
@@ -56,6 +59,11 @@ _ID = re.compile(
 
 class DatasetError(IcrlBenchError):
     """A dataset that is missing, incomplete, corrupt or does not satisfy its invariants."""
+
+
+def stored_recipe(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """A manifest's recipe, with :data:`RECIPE_DEFAULTS` for keys older versions lacked."""
+    return {**RECIPE_DEFAULTS, **manifest.get("recipe", {})}
 
 
 def home() -> Path:

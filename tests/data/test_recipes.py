@@ -29,6 +29,25 @@ def test_same_recipe_gives_byte_identical_arrays_whatever_the_workers() -> None:
     assert other["actions"] != first["actions"] and other["rewards"] != first["rewards"]
 
 
+def test_existing_dataset_is_reused_unless_its_recipe_differs() -> None:
+    import json
+
+    ds_id = data.generate("DarkRoom-v0", "ad-eps", "smoke", seed=3)
+    manifest_path = data.load(ds_id).path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    # a dataset written before the recipe had its "connected" key is the same recipe
+    del manifest["recipe"]["connected"]
+    manifest_path.write_text(json.dumps(manifest))
+    assert data.generate("DarkRoom-v0", "ad-eps", "smoke", seed=3) == ds_id
+    assert data.load(ds_id).manifest["recipe"].get("connected") is None  # not rewritten
+    # a genuinely different recipe is refused, and the dataset is left as it was
+    manifest["recipe"]["episodes_per_history"] += 1
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IcrlBenchError, match="exists with a different recipe"):
+        data.generate("DarkRoom-v0", "ad-eps", "smoke", seed=3)
+    assert json.loads(manifest_path.read_text()) == manifest
+
+
 def test_clean_q_learning_histories_improve() -> None:
     ds = data.load(data.generate("DarkRoom-v0", "histories", "smoke"))
     curve = ds.returns_by_episode_index()["mean"]
