@@ -48,6 +48,8 @@ import io
 import json
 import os
 import re
+import signal
+import sys
 import tempfile
 import time
 import traceback
@@ -320,11 +322,34 @@ def _write_state(run_dir: Path, state: dict[str, Any]) -> None:
 
 
 # -- executors -----------------------------------------------------------------------------------
+def die_with_parent() -> None:
+    """Have the kernel kill this process when the process that started it dies (Linux).
+
+    A pool worker runs a job for minutes to hours. Without this, killing the runner (even with
+    SIGKILL) leaves its workers finishing their jobs as orphans, which a ``--resume`` would then
+    run a second time beside them. Elsewhere this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before the call: do what the kernel would have
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class LocalExecutor:
-    """A pool of ``workers`` processes (spawned: each imports torch once and keeps it)."""
+    """A pool of ``workers`` processes (spawned: each imports torch once and keeps it).
+
+    The workers die with the runner (:func:`die_with_parent`).
+    """
 
     def __init__(self, workers: int) -> None:
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        self.pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=get_context("spawn"), initializer=die_with_parent
+        )
         self.running: dict[Future[dict[str, Any]], str] = {}
 
     def submit(self, job: Job, home: str, log: str) -> None:

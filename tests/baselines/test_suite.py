@@ -166,3 +166,36 @@ def test_suite_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
         assert err.count("\n") == 0 and message in err, err
     assert main(["run-suite", "nonexistent"]) == 2
     assert "no suite 'nonexistent'" in capsys.readouterr().err
+
+
+_RUNNER = """
+import os, sys, time
+from baselines.suite import LocalExecutor
+
+ex = LocalExecutor(2)
+ex.pool.submit(time.sleep, 600)
+print(ex.pool.submit(os.getpid).result(), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal")
+def test_local_workers_die_with_a_killed_runner() -> None:
+    runner = subprocess.Popen([sys.executable, "-c", _RUNNER], stdout=subprocess.PIPE, text=True)
+    assert runner.stdout is not None
+    worker = int(runner.stdout.readline())
+    assert _alive(worker)
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    deadline = time.time() + 10
+    while _alive(worker) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker), "a pool worker outlived its killed runner"
