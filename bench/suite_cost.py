@@ -1,6 +1,6 @@
 """Measured cost of a suite's training on this machine, in CPU-hours.
 
-Usage: python bench/suite_cost.py [SUITE ...] [--updates 3] [--threads 2]
+Usage: python bench/suite_cost.py [SUITE ...] [--updates 3] [--threads 2] [--flops]
 
 For every distinct (baseline, family) of the suite's training jobs, trains the suite's exact
 config (its overrides included, ``--smoke`` when the suite uses it) twice on a small dataset of
@@ -10,6 +10,11 @@ update at the published batch and model size, without start-up. Multiplied by th
 reported separately by the suite runner and is small beside it. The timing datasets are random
 rollouts (the same shapes as the suite's data, generated in seconds); MuJoCo families use them
 instead of SAC histories. Prints one line per config and the totals.
+
+With ``--flops`` it also counts the floating-point operations of one update (forward and
+backward, torch's ``FlopCounterMode``, at batch 2 times half the config's batch: the count is
+linear in the batch) and prints each config's achieved FLOP/s on this CPU and the suite's total
+FLOPs, the basis of docs/scaling.md's expected GPU time. ``--no-timing`` counts without timing.
 """
 
 from __future__ import annotations
@@ -69,6 +74,29 @@ def seconds_per_update(method: str, fam: str, sets: list[str], smoke: bool, upda
     return max(per, 0.0)
 
 
+def flops_per_update(method: str, fam: str, sets: list[str], smoke: bool) -> float:
+    """Floating-point operations of one training update (forward + backward) of a config."""
+    import importlib
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    module = importlib.import_module(METHODS[method])
+    train = getattr(module, TRAIN_FUNCTIONS.get(method, "train"))
+    raw = read_config(method, fam, None, sets, smoke)
+    model, batch = raw["model"], int(raw["train"]["batch_size"])
+    window = int(model.get("context", 20)) + int(model.get("history", 0)) + 1
+    dataset = timing_dataset(fam, method, window)
+
+    def count(steps: int) -> int:
+        extra = [f"train.steps={steps}", "train.warmup_steps=1", "train.checkpoint_every=100000"]
+        cfg = read_config(method, fam, None, [*sets, *extra, "train.batch_size=2"], smoke)
+        with tempfile.TemporaryDirectory() as out, FlopCounterMode(display=False) as counter:
+            train(family(fam).env_id, dataset, cfg, out, progress=False)
+        return int(counter.get_total_flops())
+
+    return float(count(2) - count(1)) * batch / 2  # batch 2: paired batches need an even size
+
+
 def main() -> None:
     """Measure every suite named on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -76,13 +104,15 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--families", nargs="*", default=None, help="only these families")
+    parser.add_argument("--flops", action="store_true", help="also count FLOPs per update")
+    parser.add_argument("--no-timing", action="store_true", help="count FLOPs only (with --flops)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", str(Path(tempfile.mkdtemp()) / "home"))
     for name in args.suites:
         doc = read_suite(name)
         seeds = len(doc.get("train_seeds", [0]))
-        total = 0.0
+        total, total_flops = 0.0, 0.0
         print(f"suite {name}: {seeds} training seed(s), {args.threads} threads")
         for fam, fs in doc["families"].items():
             if args.families and fam not in args.families:
@@ -96,12 +126,25 @@ def main() -> None:
                         "steps", 10_000
                     )
                 )
-                per = seconds_per_update(method, fam, sets, bool(doc.get("smoke")), args.updates)
-                hours = per * steps * seeds * args.threads / 3600
-                total += hours
-                line = f"  {method:10} {fam:20} {per:7.3f} s/update x {steps:>7} x {seeds}"
-                print(f"{line} = {hours:8.2f} CPU-h")
-        print(f"suite {name}: training {total:.1f} CPU-hours on this machine")
+                smoke = bool(doc.get("smoke"))
+                line = f"  {method:10} {fam:20}"
+                per = 0.0
+                if not args.no_timing:
+                    per = seconds_per_update(method, fam, sets, smoke, args.updates)
+                    hours = per * steps * seeds * args.threads / 3600
+                    total += hours
+                    line += f" {per:7.3f} s/update x {steps:>7} x {seeds} = {hours:8.2f} CPU-h"
+                if args.flops:
+                    flops = flops_per_update(method, fam, sets, smoke)
+                    total_flops += flops * steps * seeds
+                    line += f" {flops / 1e9:10.1f} GFLOP/update"
+                    if per > 0:
+                        line += f" ({flops / per / 1e9:.1f} GFLOP/s here)"
+                print(line)
+        if not args.no_timing:
+            print(f"suite {name}: training {total:.1f} CPU-hours on this machine")
+        if args.flops:
+            print(f"suite {name}: training {total_flops / 1e18:.2f} EFLOP (forward + backward)")
 
 
 if __name__ == "__main__":
