@@ -25,6 +25,7 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -49,8 +50,9 @@ def timing_dataset(fam: str, method: str, window: int) -> str:
     return data.generate(fam, variant, "smoke", seed=episodes, overrides=overrides)
 
 
-def seconds_per_update(method: str, fam: str, sets: list[str], smoke: bool, updates: int) -> float:
-    """Seconds per training update of a config, start-up excluded."""
+def trainer(method: str, fam: str, sets: list[str], smoke: bool) -> tuple[Callable[..., None], int]:
+    """A function training the config for ``steps`` updates (extra ``--set`` values allowed) in
+    a throwaway directory, and the config's batch size."""
     import importlib
 
     module = importlib.import_module(METHODS[method])
@@ -60,49 +62,46 @@ def seconds_per_update(method: str, fam: str, sets: list[str], smoke: bool, upda
     window = int(model.get("context", 20)) + int(model.get("history", 0)) + 1
     dataset = timing_dataset(fam, method, window)
 
-    def run(steps: int) -> float:
+    def run(steps: int, *more: str) -> None:
         extra = [f"train.steps={steps}", "train.warmup_steps=1", "train.checkpoint_every=100000"]
-        cfg = read_config(method, fam, None, [*sets, *extra], smoke)
+        cfg = read_config(method, fam, None, [*sets, *extra, *more], smoke)
         with tempfile.TemporaryDirectory() as out:
-            start = time.perf_counter()
             train(family(fam).env_id, dataset, cfg, out, progress=False)
-            return time.perf_counter() - start
 
-    base = run(1)
-    per = (run(1 + updates) - base) / updates
+    return run, int(raw["train"]["batch_size"])
+
+
+def seconds_per_update(method: str, fam: str, sets: list[str], smoke: bool, updates: int) -> float:
+    """Seconds per training update of a config, start-up excluded."""
+    run, _ = trainer(method, fam, sets, smoke)
+
+    def timed(steps: int) -> float:
+        start = time.perf_counter()
+        run(steps)
+        return time.perf_counter() - start
+
+    base = timed(1)
+    per = (timed(1 + updates) - base) / updates
     if per * updates < 5.0:  # fast updates: time enough of them to rise above start-up noise
         more = min(200, max(updates, int(10.0 / max(per, 0.02))))
-        per = (run(1 + more) - base) / more
+        per = (timed(1 + more) - base) / more
     return max(per, 0.0)
 
 
 def flops_per_update(method: str, fam: str, sets: list[str], smoke: bool) -> float:
     """Floating-point operations of one training update (forward + backward) of a config."""
-    import importlib
-
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
-    module = importlib.import_module(METHODS[method])
-    train = getattr(module, TRAIN_FUNCTIONS.get(method, "train"))
-    raw = read_config(method, fam, None, sets, smoke)
-    model, batch = raw["model"], int(raw["train"]["batch_size"])
-    window = int(model.get("context", 20)) + int(model.get("history", 0)) + 1
-    dataset = timing_dataset(fam, method, window)
+    run, batch = trainer(method, fam, sets, smoke)
 
     def count(steps: int) -> int:
-        extra = [f"train.steps={steps}", "train.warmup_steps=1", "train.checkpoint_every=100000"]
-        cfg = read_config(method, fam, None, [*sets, *extra, "train.batch_size=2"], smoke)
         # the counter does not see the CPU's fused attention kernel: count it as the math backend
-        with (
-            tempfile.TemporaryDirectory() as out,
-            sdpa_kernel(SDPBackend.MATH),
-            FlopCounterMode(display=False) as counter,
-        ):
-            train(family(fam).env_id, dataset, cfg, out, progress=False)
+        with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+            run(steps, "train.batch_size=2")  # 2: paired batches need an even size
         return int(counter.get_total_flops())
 
-    return float(count(2) - count(1)) * batch / 2  # batch 2: paired batches need an even size
+    return float(count(2) - count(1)) * batch / 2
 
 
 def main() -> None:
