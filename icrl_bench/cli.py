@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 import icrl_bench
-from icrl_bench.errors import IcrlBenchError
+from icrl_bench.errors import IcrlBenchError, MissingReferenceError
 from icrl_bench.eval.agents import REFERENCE_AGENTS
 from icrl_bench.registry import FAMILIES, family, reference_returns, tasks
 
@@ -213,6 +213,9 @@ def evaluate_to_file(
 
     Returns:
         The path written, the results document and its metrics (as the leaderboard computes them).
+        Where the family's scoring reference is not trained yet (a locomotion family's SAC
+        expert), the file is still written and the metrics are only ``final_return`` (the raw
+        final-episode return's mean) and ``unscored`` (why, and how to train the reference).
     """
     from pathlib import Path
 
@@ -252,10 +255,18 @@ def evaluate_to_file(
     doc = build_result(result, method, version, config=config, dataset=dataset, notes=notes)
     path = Path(out or f"results/{method}__{spec.name}__{protocol_id}.json")
     write_result(doc, path)
-    return str(path), doc, result.metrics()
+    try:
+        metrics = result.metrics()
+    except MissingReferenceError as err:
+        final = np.asarray(result.returns, dtype=np.float64)[..., -1]
+        metrics = {"final_return": {"mean": float(final.mean())}, "unscored": str(err)}
+    return str(path), doc, metrics
 
 
 def _summary_line(summary: dict[str, Any]) -> str:
+    if "unscored" in summary:
+        raw = summary["final_return"]["mean"]
+        return f"final-episode return mean {raw:.3f} (raw; not normalised: {summary['unscored']})"
     parts = []
     for name in ("normalized_final", "nauc", "regret", "success_rate"):
         if name in summary:

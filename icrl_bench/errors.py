@@ -24,3 +24,8 @@ class InvalidTaskError(IcrlBenchError, ValueError):
 
 class InvalidActionError(IcrlBenchError, ValueError):
     """An action outside the action space."""
+
+
+class MissingReferenceError(IcrlBenchError):
+    """A family whose scoring reference (a locomotion family's SAC expert) is not trained yet:
+    raw returns can be recorded, but not normalised."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,23 @@ def test_data_bad_input(argv: list[str], message: str, capsys: pytest.CaptureFix
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_evaluate_without_an_expert_reference_writes_raw_returns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A locomotion family whose SAC expert is not trained yet: the results file is written and
+    the raw return reported (exit 0); submitting it fails in one line and changes nothing."""
+    out = tmp_path / "random.json"
+    argv = ["evaluate", "--agent", "random", "--task", "icrl_bench/HalfCheetahVel-v0"]
+    argv += ["--protocol", "online-v1", "--seeds", "0", "1", "2", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert out.exists() and "final-episode return mean -" in printed
+    assert "not normalised: HalfCheetahVel-v0: no expert reference" in printed
+    assert "icrl-bench data references HalfCheetahVel-v0" in printed
+    board = tmp_path / "boards"
+    assert main(["submit", str(out), "--leaderboard-dir", str(board)]) == 2
+    err = capsys.readouterr().err
+    assert "no expert reference" in err and err.count("\n") == 1
+    assert not board.exists()

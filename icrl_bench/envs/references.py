@@ -19,7 +19,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from icrl_bench.errors import IcrlBenchError
+from icrl_bench.errors import IcrlBenchError, MissingReferenceError
 from icrl_bench.tasks import Task, split_hash
 
 #: random-policy episodes per task
@@ -131,9 +131,9 @@ def train_expert_references(
     )
 
 
-def missing_expert(family: str) -> IcrlBenchError:
+def missing_expert(family: str) -> MissingReferenceError:
     """The error for scoring a locomotion family whose expert reference is not trained yet."""
-    return IcrlBenchError(
+    return MissingReferenceError(
         f"{family}: no expert reference for its test tasks yet; train it with "
         f"`icrl-bench data references {family}` (SAC per test task; docs/tasks.md)"
     )

@@ -93,7 +93,7 @@ def score(
     """
     from icrl_bench.eval import metrics  # rliable is heavy: imported when scores are asked
 
-    ref = reference_returns(env_id)
+    ref = _references(env_id)
     regret = None
     if is_bandit(env_id):
         if actions is None:
