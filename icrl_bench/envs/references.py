@@ -19,7 +19,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from icrl_bench.errors import IcrlBenchError, MissingReferenceError
+from icrl_bench.errors import MissingReferenceError
 from icrl_bench.tasks import Task, split_hash
 
 #: random-policy episodes per task
