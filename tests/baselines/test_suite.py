@@ -61,6 +61,20 @@ def test_the_grid_expands_into_jobs_with_shared_datasets(tmp_path: Path) -> None
             assert by_id[j.deps[0]].kind == "evaluate"
 
 
+def test_discrete_cpu_narrows_meta_dt_only_on_key_to_door(tmp_path: Path) -> None:
+    """A ``method@family`` override reaches that one training job, after the suite-wide ones."""
+    jobs = expand(read_suite("discrete-cpu"), tmp_path / "run", tmp_path / "lb")
+    trains = {j.id: j.argv for j in jobs if j.kind == "train"}
+    assert len(trains) == 18  # six baselines x three families
+    for job_id, argv in trains.items():
+        sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+        assert "train.steps=1000" in sets
+        narrowed = "model.context=5" in sets
+        assert narrowed == job_id.startswith("train/meta-dt/KeyToDoor-v0/"), job_id
+        if narrowed:  # after the method's own overrides, so it wins
+            assert sets.index("model.context=5") > sets.index("model.d_model=64")
+
+
 def test_smoke_suite_resumes_after_a_kill_and_matches_ray(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
