@@ -9,7 +9,8 @@ A suite file (``baselines/suites/<name>.yaml``) declares a grid:
     baselines: [ad, dpt, dt, meta-dt, t2mir-ad, t2mir-dpt]
     reference_agents: [random, oracle]     # evaluated beside the baselines
     protocols: [online-v1]                 # every run is evaluated under each
-    train_seeds: [0]                       # one training run per seed
+    train_seeds: [0, 1, 2]                 # one training run per seed; each (method, track)
+                                           # gets one result holding all of them
     eval_seeds: [0, 1, 2]                  # the seeds of every results file
     smoke: true                            # apply each config's smoke: section
     families:
@@ -29,10 +30,12 @@ A suite file (``baselines/suites/<name>.yaml``) declares a grid:
     submit_to: leaderboards                # or run-dir: <run dir>/leaderboards (trial runs)
 
 The grid expands into jobs with dependencies: generate each dataset once (a training dataset is
-shared by every run that uses it; the prompt datasets of prompted protocols too), train, evaluate,
-submit. :func:`run_suite` runs them on a local process pool or on Ray, records every job's state
-in the run directory (``state.json``, rewritten atomically after each job) and its output in
-``logs/<job>.log``, so that ``resume`` skips finished jobs after a crash. A failed job is
+shared by every run that uses it; the prompt datasets of prompted protocols too), train one run per
+training seed, evaluate all of a method's runs on a family into one result (its leaderboard row
+aggregates over the independent runs), submit. :func:`run_suite` runs them on a local process
+pool or on Ray, records every job's state in the run directory (``state.json``, rewritten
+atomically after each job) and its output in ``logs/<job>.log``, so that ``resume`` skips
+finished jobs after a crash. A failed job is
 reported with its log path and only the jobs that depend on it are skipped. Submission is
 idempotent (a result already on its track counts as submitted), so a resumed run never
 duplicates a row. At the end the leaderboard is rendered.
@@ -198,10 +201,10 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
         return [data_job(fam, st.prompt_variant, "prompt", int(s), sets) for s in eval_seeds]
 
     def evaluate_and_submit(
-        tag: str, agent: str, fam: str, protocol: str, deps: list[str], notes: str
+        tag: str, agents: list[str], fam: str, protocol: str, deps: list[str], notes: str
     ) -> None:
         out = run_dir / "results" / f"{tag.replace('/', '__')}__{protocol}.json"
-        argv = ["evaluate", "--agent", agent, "--task", f"icrl_bench/{fam}"]
+        argv = ["evaluate", "--agent", *agents, "--task", f"icrl_bench/{fam}"]
         argv += ["--protocol", protocol, "--seeds", *eval_seeds, "--out", str(out)]
         if notes:
             argv += ["--notes", notes]
@@ -226,7 +229,8 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
         default_protocols = list(doc.get("protocols") or ["online-v1"])
         for agent in fs.get("reference_agents") or doc.get("reference_agents") or []:
             for protocol in default_protocols:
-                evaluate_and_submit(f"{agent}/{fam}", agent, fam, protocol, [], notes)
+                # a reference row is described by its agent, not by the suite's budget notes
+                evaluate_and_submit(f"{agent}/{fam}", [agent], fam, protocol, [], "")
         methods = fs.get("baselines") or doc.get("baselines") or []
         for method in methods:
             variant = str((fs.get("variants") or {}).get(method) or fs.get("variant") or "")
@@ -238,6 +242,7 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
                 fam, variant, scale, data_seed, [str(s) for s in fs.get("data_set") or []]
             )
             dataset_id = f"{fam}/{variant}-v0/{scale}-seed{data_seed}"
+            checkpoints, trained = [], []
             for seed in doc.get("train_seeds", [0]):
                 tag = f"{method}/{fam}/{variant}/seed{seed}"
                 ckpt = run_dir / "checkpoints" / tag.replace("/", "__")
@@ -247,19 +252,24 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
                     argv.append("--smoke")
                 for s in _overrides(doc, method, fam):
                     argv += ["--set", s]
-                tr = add(
-                    Job(
-                        f"train/{tag}",
-                        "train",
-                        argv,
-                        [ds],
-                        train_res["cpus"],
-                        train_res["gpus"],
-                        str(ckpt),
+                checkpoints.append(str(ckpt))
+                trained.append(
+                    add(
+                        Job(
+                            f"train/{tag}",
+                            "train",
+                            argv,
+                            [ds],
+                            train_res["cpus"],
+                            train_res["gpus"],
+                            str(ckpt),
+                        )
                     )
                 )
-                for protocol in protos.get(method) or default_protocols:
-                    evaluate_and_submit(tag, str(ckpt), fam, protocol, [tr], notes)
+            # one result per method and track, holding every training run
+            for protocol in protos.get(method) or default_protocols:
+                tag = f"{method}/{fam}/{variant}"
+                evaluate_and_submit(tag, checkpoints, fam, protocol, trained, notes)
     order = {k: i for i, k in enumerate(KINDS)}
     return sorted(jobs.values(), key=lambda j: order[j.kind])
 

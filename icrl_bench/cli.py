@@ -201,7 +201,7 @@ def cmd_data_export_minari(args: argparse.Namespace) -> int:
 
 # -- evaluate / submit / leaderboard ------------------------------------------------------------
 def evaluate_to_file(
-    agent_name: str,
+    agent_name: str | Sequence[str],
     env_id: str,
     protocol_id: str,
     seeds: Sequence[int],
@@ -209,56 +209,102 @@ def evaluate_to_file(
     episodes: int | None = None,
     notes: str = "",
 ) -> tuple[str, dict[str, object], dict[str, Any]]:
-    """Evaluate a reference agent or a checkpoint and write its results file.
+    """Evaluate a reference agent, or the checkpoints of one method's training runs, and write
+    one results file.
+
+    Args:
+        agent_name: a reference agent's name, or one or more checkpoint directories: independent
+            training runs of one method, config and dataset (each is evaluated under ``seeds``).
 
     Returns:
         The path written, the results document and its metrics (as the leaderboard computes them).
         Where the family's scoring reference is not trained yet (a locomotion family's SAC
         expert), the file is still written and the metrics are only ``final_return`` (the raw
         final-episode return's mean) and ``unscored`` (why, and how to train the reference).
+
+    Raises:
+        IcrlBenchError: an unknown agent, a reference agent among several, or checkpoints that
+            differ in method, config or dataset, or repeat a training seed.
     """
     from pathlib import Path
 
     from icrl_bench.eval import evaluate, setting
     from icrl_bench.eval.agents import reference_agent
-    from icrl_bench.eval.results import build_result, write_result
+    from icrl_bench.eval.results import Run, build_result, config_sha256, strip_seed, write_result
+    from icrl_bench.eval.scoring import score
 
+    names = [agent_name] if isinstance(agent_name, str) else list(agent_name)
+    if not names:
+        raise IcrlBenchError("--agent needs a reference agent or checkpoint directories")
+    if len(set(names)) != len(names):
+        raise IcrlBenchError("--agent lists a checkpoint twice: each run is evaluated once")
     spec = family(env_id)
     st = setting(spec.name, protocol_id)
     n_episodes = episodes or st.episodes
-    dataset = None
-    if agent_name in REFERENCE_AGENTS:
-        agent = reference_agent(agent_name, spec.name, n_episodes)
-        method, version = agent.name, "1"
+    if names[0] in REFERENCE_AGENTS:
+        if len(names) > 1:
+            raise IcrlBenchError(
+                f"--agent {names[0]} is a reference agent: it is not trained, so it is evaluated "
+                "alone (its evaluation seeds are its runs)"
+            )
+        agent = reference_agent(names[0], spec.name, n_episodes)
         config: dict[str, object] = {
-            "agent": agent_name,
+            "agent": names[0],
             "params": dict(getattr(agent, "params", {})),
             "episodes": n_episodes,
         }
-    elif Path(agent_name).is_dir():
+        result = evaluate(agent, spec.env_id, protocol_id, seeds=seeds, episodes=n_episodes)
+        doc = build_result(result, agent.name, "1", config=config, notes=notes)
+    else:
+        for name in names:
+            if name in REFERENCE_AGENTS or not Path(name).is_dir():
+                raise IcrlBenchError(
+                    f"unknown agent {name!r}: use one of {', '.join(REFERENCE_AGENTS)}, or "
+                    "checkpoint directories of one method's training runs"
+                )
         try:
-            from baselines.common.checkpoint import load_agent
+            from baselines.common.checkpoint import load_runs
         except ImportError:
             raise IcrlBenchError(
                 "checkpoint agents need the 'baselines' package (install icrl-bench from a "
                 "checkout)"
             ) from None
-        loaded = load_agent(agent_name, spec.env_id)
-        agent, method, version = loaded.agent, loaded.method, loaded.version
-        config, dataset = loaded.config, loaded.dataset
-    else:
-        raise IcrlBenchError(
-            f"unknown agent {agent_name!r}: use one of {', '.join(REFERENCE_AGENTS)} or a "
-            "checkpoint directory"
+        loaded = load_runs(names, spec.env_id)
+        first = loaded[0]
+        runs = [
+            Run(
+                train_seed=r.train_seed,
+                config_sha256=config_sha256(strip_seed(r.config)),
+                dataset_sha256=(r.dataset or {}).get("sha256"),
+                git_sha=r.git_sha,
+            )
+            for r in loaded
+        ]
+        results = [
+            evaluate(r.agent, spec.env_id, protocol_id, seeds=seeds, episodes=n_episodes)
+            for r in loaded
+        ]
+        doc = build_result(
+            results,
+            first.method,
+            first.version,
+            config=first.config,
+            dataset=first.dataset,
+            notes=notes,
+            runs=runs,
         )
-    result = evaluate(agent, spec.env_id, protocol_id, seeds=seeds, episodes=n_episodes)
-    doc = build_result(result, method, version, config=config, dataset=dataset, notes=notes)
-    path = Path(out or f"results/{method}__{spec.name}__{protocol_id}.json")
+    path = Path(out or f"results/{doc['method']}__{spec.name}__{protocol_id}.json")
     write_result(doc, path)
     try:
-        metrics = result.metrics()
+        metrics = score(
+            spec.name,
+            np.asarray(doc["returns"], dtype=np.float64),
+            None if doc["actions"] is None else np.asarray(doc["actions"]),
+            None if doc["success"] is None else np.asarray(doc["success"]),
+            seeds_are_runs=doc["runs"] is None,
+        )
     except MissingReferenceError as err:
-        final = np.asarray(result.returns, dtype=np.float64)[..., -1]
+        final = np.asarray(doc["returns"], dtype=np.float64)[..., -1]
         metrics = {"final_return": {"mean": float(final.mean())}, "unscored": str(err)}
     return str(path), doc, metrics
 
@@ -278,11 +324,18 @@ def _summary_line(summary: dict[str, Any]) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Evaluate an agent under a protocol and write a results file."""
-    path, _, summary = evaluate_to_file(
+    """Evaluate an agent (or several training runs of one method) under a protocol and write
+    one results file."""
+    path, doc, summary = evaluate_to_file(
         args.agent, args.task, args.protocol, args.seeds, args.out, args.episodes, args.notes
     )
-    print(f"wrote {path}")
+    runs = doc["runs"]
+    if isinstance(runs, list):
+        count = f"{len(runs)} training run{'s' if len(runs) != 1 else ''} x {len(args.seeds)} "
+        count += "evaluation seeds"
+    else:
+        count = f"a reference agent: its {len(args.seeds)} evaluation seeds are its runs"
+    print(f"wrote {path} ({count})")
     print(_summary_line(summary))
     return 0
 
@@ -303,8 +356,10 @@ BASELINES = ("ad", "dpt", "dt", "meta-dt", "t2mir-ad", "t2mir-dpt")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train a baseline on a dataset and write its checkpoint directory."""
+    """Train a baseline on a dataset and write its checkpoint directory; with ``--seeds``, one
+    independent training run per seed, each in ``<out>/seed<N>``."""
     import importlib
+    from pathlib import Path
 
     from icrl_bench.data.store import home
 
@@ -316,14 +371,27 @@ def cmd_train(args: argparse.Namespace) -> int:
             "training needs the 'baselines' package (install icrl-bench from a checkout)"
         ) from None
     spec = family(args.task)
-    raw = read_config(args.method, spec.name, args.config, args.set, args.smoke)
-    out = args.out or str(
-        home() / "checkpoints" / args.method / spec.name / args.dataset.replace("/", "__")
+    if args.seeds is not None and len(set(args.seeds)) != len(args.seeds):
+        raise IcrlBenchError("--seeds repeats a seed: each training run needs its own")
+    out = Path(
+        args.out
+        or home() / "checkpoints" / args.method / spec.name / args.dataset.replace("/", "__")
     )
     module = importlib.import_module(METHODS[args.method])
     train = getattr(module, TRAIN_FUNCTIONS.get(args.method, "train"))
-    path = train(spec.env_id, args.dataset, raw, out, progress=not args.no_progress)
-    print(f"checkpoint: {path}")
+    if args.seeds is None:
+        runs = [(list(args.set), out)]
+    else:
+        runs = [([*args.set, f"train.seed={seed}"], out / f"seed{seed}") for seed in args.seeds]
+    # every config is read first, so that a bad value fails before any training starts
+    raws = [read_config(args.method, spec.name, args.config, sets, args.smoke) for sets, _ in runs]
+    paths = []
+    for raw, (_, run_out) in zip(raws, runs, strict=True):
+        path = train(spec.env_id, args.dataset, raw, run_out, progress=not args.no_progress)
+        print(f"checkpoint: {path}")
+        paths.append(str(path))
+    if len(paths) > 1:
+        print(f"evaluate the runs as one result: icrl-bench evaluate --agent {' '.join(paths)} ...")
     return 0
 
 
@@ -351,20 +419,34 @@ def cmd_run_suite(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Probability of improvement of result A over result B on their track's headline."""
-    from icrl_bench.eval.metrics import probability_of_improvement
+    from icrl_bench.eval.metrics import probability_of_improvement_ci
     from icrl_bench.eval.scoring import headline_scores
     from icrl_bench.leaderboard import read_result, validate
 
     a, b = (validate(read_result(path)) for path in (args.a, args.b))
     if a.track != b.track:
         raise IcrlBenchError(f"results are on different tracks: {a.track} and {b.track}")
-    protocol = a.doc["protocol"]
+    protocol = a.result["protocol"]
     score_a, score_b = (
-        headline_scores(v.spec.name, protocol, v.returns, v.actions) for v in (a, b)
+        headline_scores(v.spec.name, protocol, v.returns, v.actions, v.reference) for v in (a, b)
     )
-    p = probability_of_improvement(score_a, score_b)
+    p, low, high = probability_of_improvement_ci(score_a, score_b)
     name_a, name_b = (f"{v.doc['method']} v{v.doc['method_version']}" for v in (a, b))
-    print(f"{a.track}: P({name_a} > {name_b}) = {p:.3f}")
+    print(
+        f"{a.track}: P({name_a} > {name_b}) = {p:.3f} [{low:.3f}, {high:.3f}] "
+        f"({a.runs} vs {b.runs} runs)"
+    )
+    return 0
+
+
+def cmd_leaderboard_migrate(args: argparse.Namespace) -> int:
+    """Rewrite track CSVs of the layout before training runs were counted."""
+    from icrl_bench.leaderboard import migrate
+
+    done = migrate(args.leaderboard_dir)
+    for track in done:
+        print(f"migrated {track}")
+    print(f"{len(done)} track(s) migrated")
     return 0
 
 
@@ -506,7 +588,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_eval = sub.add_parser("evaluate", help="evaluate an agent under a protocol")
     p_eval.add_argument(
-        "--agent", required=True, help=f"{'|'.join(REFERENCE_AGENTS)} or a checkpoint directory"
+        "--agent",
+        required=True,
+        nargs="+",
+        help=f"{'|'.join(REFERENCE_AGENTS)}, or the checkpoint directories of one method's "
+        "independent training runs (same config and dataset, different training seeds): one "
+        "result with all of them",
     )
     p_eval.add_argument("--task", required=True, help="e.g. icrl_bench/DarkRoom-v0")
     p_eval.add_argument("--protocol", default="online-v1", help="online-v1, offline-prompt-v1, ...")
@@ -527,6 +614,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. train.lr=1e-3"
     )
     p_train.add_argument("--smoke", action="store_true", help="apply the config's smoke budget")
+    p_train.add_argument(
+        "--seeds",
+        type=_seed,
+        nargs="+",
+        default=None,
+        help="train one independent run per seed (train.seed), each in <out>/seed<N>",
+    )
     p_train.add_argument("--out", default=None, help="checkpoint directory")
     p_train.add_argument("--no-progress", action="store_true")
     p_train.set_defaults(func=cmd_train)
@@ -571,6 +665,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_render.add_argument("--no-plots", action="store_true")
     p_render.set_defaults(func=cmd_leaderboard_render)
+    p_migrate = lsub.add_parser(
+        "migrate", help="add runs and superseded_by to track CSVs of the older layout"
+    )
+    p_migrate.add_argument("--leaderboard-dir", default=None, help="default ./leaderboards")
+    p_migrate.set_defaults(func=cmd_leaderboard_migrate)
 
     p_quick = sub.add_parser("quickstart", help="run the main job end to end on DarkRoom-v0")
     p_quick.add_argument("--seeds", type=_positive_int, default=3)
@@ -589,6 +688,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text!r}")
     return value
 
 

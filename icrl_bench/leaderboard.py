@@ -30,14 +30,17 @@ from jsonschema.exceptions import ValidationError
 
 from icrl_bench.errors import IcrlBenchError, UnknownIdError
 from icrl_bench.eval import metrics, scoring
+from icrl_bench.eval.agents import REFERENCE_DESCRIPTIONS
 from icrl_bench.eval.protocols import PROTOCOLS, setting
 from icrl_bench.eval.results import (
     MAX_RESULT_BYTES,
-    RESULT_SCHEMA,
-    SCHEMA_VERSION,
+    READABLE_VERSIONS,
+    RESULT_SCHEMAS,
     atomic_write,
     config_sha256,
+    is_reference,
     result_id,
+    upgrade,
 )
 from icrl_bench.eval.scoring import success_source
 from icrl_bench.registry import FamilySpec, family, reference_returns, tasks
@@ -50,7 +53,9 @@ COLUMNS: tuple[str, ...] = (
     "method",
     "method_version",
     "result_id",
+    "superseded_by",
     "headline",
+    "runs",
     "seeds",
     "tasks",
     "episodes",
@@ -100,15 +105,37 @@ def track_name(env_id: str, protocol_id: str) -> str:
 
 
 # -- validation ---------------------------------------------------------------------------------
+#: rows with fewer independent training runs than this are flagged in the rendered tables
+MIN_RUNS = 3
+
+
 @dataclass(frozen=True)
 class Validated:
-    """A results file that passed every check, with the arrays and the scores recomputed."""
+    """A results file that passed every check, with the arrays and the scores recomputed.
+
+    Attributes:
+        doc: the document as submitted (stored as it is, so a stored file resubmits to the same
+            row).
+        result: the document in the current schema's shape (:func:`upgrade`).
+        spec: its family.
+        returns: ``[runs, seeds, tasks, episodes]`` (a reference agent: one leading row).
+        actions: bandits: ``[runs, seeds, tasks, horizon]``.
+        success: shaped as ``returns``, where the family defines success.
+        reference: a reference agent (not trained): its evaluation seeds are its runs.
+        runs: independent runs behind the aggregates (a reference agent's evaluation seeds).
+        summary: every metric, recomputed.
+        result_id: the content id.
+        track: ``<Family>__<protocol>``.
+    """
 
     doc: dict[str, Any]
+    result: dict[str, Any]
     spec: FamilySpec
-    returns: np.ndarray  # [seeds, tasks, episodes]
-    actions: np.ndarray | None  # bandits: [seeds, tasks, horizon]
-    success: np.ndarray | None  # [seeds, tasks, episodes]
+    returns: np.ndarray
+    actions: np.ndarray | None
+    success: np.ndarray | None
+    reference: bool
+    runs: int
     summary: dict[str, Any]
     result_id: str
     track: str
@@ -167,8 +194,10 @@ def _array(doc: Mapping[str, Any], name: str, dtype: Any) -> np.ndarray:
         raise SubmissionError(name, "a value is too large") from None
     except (ValueError, TypeError):
         raise SubmissionError(name, "ragged or non-numeric array") from None
-    if arr.ndim != 3:
-        raise SubmissionError(name, f"expected a [seeds, tasks, ...] array, got {arr.ndim} dims")
+    if arr.ndim != 4:
+        raise SubmissionError(
+            name, f"expected a [runs, seeds, tasks, ...] array, got {arr.ndim} dims"
+        )
     if not np.isfinite(arr).all():
         raise SubmissionError(name, "contains NaN or infinite values")
     return arr
@@ -202,20 +231,34 @@ def _return_bounds(spec: FamilySpec) -> tuple[Any, Any, str]:
 def validate(doc: Mapping[str, Any]) -> Validated:
     """Check a results document against its schema and the registry; recompute its scores.
 
+    Files of every version in ``READABLE_VERSIONS`` are read; older ones are checked against
+    their own schema, then upgraded (:func:`icrl_bench.eval.results.upgrade`).
+
     Raises:
         SubmissionError: naming the first offending field.
     """
+    version = doc.get("schema_version")
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        if "schema_version" not in doc:
+            raise SubmissionError("schema_version", "required field is missing")
+        raise SubmissionError(
+            "schema_version",
+            f"{version!r} is not supported (readable: "
+            f"{', '.join(str(v) for v in READABLE_VERSIONS)})",
+        )
     errors = sorted(
-        Draft202012Validator(RESULT_SCHEMA).iter_errors(doc), key=lambda e: list(e.absolute_path)
+        Draft202012Validator(RESULT_SCHEMAS[int(version)]).iter_errors(doc),
+        key=lambda e: list(e.absolute_path),
     )
     if errors:
         raise _schema_error(errors[0])
-    doc = dict(doc)
-    if doc["schema_version"] != SCHEMA_VERSION:
-        raise SubmissionError(
-            "schema_version",
-            f"{doc['schema_version']} is not supported (expected {SCHEMA_VERSION})",
-        )
+    original = dict(doc)
+    try:
+        if config_sha256(doc["config"]) != doc["config_sha256"]:
+            raise SubmissionError("config_sha256", "does not match the config")
+    except (ValueError, OverflowError):
+        raise SubmissionError("config", "contains NaN, infinite or oversized numbers") from None
+    doc = upgrade(doc)
     try:
         spec = family(doc["env_id"])
     except UnknownIdError as exc:
@@ -252,13 +295,16 @@ def validate(doc: Mapping[str, Any]) -> Validated:
         raise SubmissionError(
             "seeds", f"{len(seeds)} seeds; {doc['protocol']} needs at least {st.min_seeds}"
         )
+    reference = _check_runs(doc)
+    n_runs = 1 if reference else len(doc["runs"])
 
     returns = _array(doc, "returns", np.float64)
-    expected = (len(seeds), len(test), st.episodes)
+    expected = (n_runs, len(seeds), len(test), st.episodes)
     if returns.shape != expected:
         raise SubmissionError(
             "returns",
-            f"shape {list(returns.shape)}, expected [seeds, tasks, episodes] = {list(expected)}",
+            f"shape {list(returns.shape)}, expected [runs, seeds, tasks, episodes] = "
+            f"{list(expected)}",
         )
     bandit = scoring.is_bandit(spec.name)
     if not bandit:
@@ -271,10 +317,10 @@ def validate(doc: Mapping[str, Any]) -> Validated:
         if doc.get("actions") is None:
             raise SubmissionError("actions", f"{spec.name} results must record the pulled arms")
         actions = _array(doc, "actions", np.int64)
-        if actions.shape != (len(seeds), len(test), spec.horizon):
+        if actions.shape != (*expected[:3], spec.horizon):
             raise SubmissionError(
                 "actions",
-                f"shape {list(actions.shape)}, expected {[len(seeds), len(test), spec.horizon]}",
+                f"shape {list(actions.shape)}, expected {[*expected[:3], spec.horizon]}",
             )
         try:
             _, expected_return = scoring.bandit_scores(spec.name, actions)
@@ -305,24 +351,24 @@ def validate(doc: Mapping[str, Any]) -> Validated:
 
     _check_prompts(doc, spec, st.prompt_variant)
     try:
-        config_hash = config_sha256(doc["config"])
-    except (ValueError, OverflowError):
-        raise SubmissionError("config", "contains NaN, infinite or oversized numbers") from None
-    if doc["config_sha256"] != config_hash:
-        raise SubmissionError("config_sha256", "does not match the config")
-    try:
         _dt.datetime.fromisoformat(doc["provenance"]["created"])
     except ValueError:
         raise SubmissionError("provenance.created", "not an ISO 8601 date-time") from None
 
-    summary = scoring.score(spec.name, returns, actions, success)
+    summary = scoring.score(spec.name, returns, actions, success, seeds_are_runs=reference)
     _check_claims(doc.get("aggregates") or {}, summary)
+    # a schema-1 file keeps the id it always had; a reference agent's has no training seeds
+    legacy = original["schema_version"] == 1
+    train_seeds = None if reference or legacy else [r["train_seed"] for r in doc["runs"]]
     return Validated(
-        doc=doc,
+        doc=original,
+        result=doc,
         spec=spec,
         returns=returns,
         actions=actions,
         success=success,
+        reference=reference,
+        runs=len(seeds) if reference else n_runs,
         summary=summary,
         result_id=result_id(
             doc["method"],
@@ -333,9 +379,50 @@ def validate(doc: Mapping[str, Any]) -> Validated:
             # bandits are scored from their pulls alone: sampled returns do not make a new result
             None if bandit else returns,
             actions,
+            train_seeds=train_seeds,
         ),
         track=track_name(spec.name, doc["protocol"]),
     )
+
+
+def _check_runs(doc: Mapping[str, Any]) -> bool:
+    """Check a (current-shape) document's training runs; return whether it is a reference
+    agent's (``runs: null``: not trained, its evaluation seeds are its runs)."""
+    runs = doc["runs"]
+    method = doc["method"]
+    if runs is None:
+        if not is_reference(method):
+            raise SubmissionError(
+                "runs",
+                "a learned method's result lists its training runs (null is for the reference "
+                f"agents {', '.join(REFERENCE_DESCRIPTIONS)}, which are not trained)",
+            )
+        return True
+    if is_reference(method):
+        raise SubmissionError(
+            "runs", f"{method!r} is a reference agent, which is not trained: runs must be null"
+        )
+    seen: set[int] = set()
+    dataset_sha = (doc["dataset"] or {}).get("sha256")
+    for i, run in enumerate(runs):
+        if run["train_seed"] in seen:
+            raise SubmissionError(
+                f"runs.{i}.train_seed",
+                f"training seed {run['train_seed']} is repeated: the runs of a result are "
+                "independent training runs, one per seed",
+            )
+        seen.add(run["train_seed"])
+        if run["config_sha256"] != doc["config_sha256"]:
+            raise SubmissionError(
+                f"runs.{i}.config_sha256",
+                "differs from config_sha256: the runs of one result share one config",
+            )
+        if run["dataset_sha256"] != dataset_sha:
+            raise SubmissionError(
+                f"runs.{i}.dataset_sha256",
+                "differs from dataset.sha256: the runs of one result share one dataset",
+            )
+    return False
 
 
 def _check_prompts(doc: Mapping[str, Any], spec: FamilySpec, variant: str | None) -> None:
@@ -376,16 +463,17 @@ def _check_claims(claims: Mapping[str, Mapping[str, float]], summary: Mapping[st
 
 # -- submission -----------------------------------------------------------------------------------
 def _row(v: Validated) -> dict[str, str]:
-    doc = v.doc
+    doc = v.result
     row = dict.fromkeys(COLUMNS, "")
     row.update(
         method=doc["method"],
         method_version=doc["method_version"],
         result_id=v.result_id,
         headline=setting(v.spec.name, doc["protocol"]).headline,
+        runs=str(v.runs),
         seeds=str(len(doc["seeds"])),
-        tasks=str(v.returns.shape[1]),
-        episodes=str(v.returns.shape[2]),
+        tasks=str(v.returns.shape[2]),
+        episodes=str(v.returns.shape[3]),
         dataset=(doc["dataset"] or {}).get("id", ""),
         dataset_sha256=(doc["dataset"] or {}).get("sha256", ""),
         config_sha256=doc["config_sha256"],
@@ -399,12 +487,113 @@ def _row(v: Validated) -> dict[str, str]:
     return row
 
 
+def is_reference_row(row: Mapping[str, str]) -> bool:
+    """Whether a row is a reference agent's (a reference name and no training dataset)."""
+    return is_reference(row.get("method", "")) and not row.get("dataset")
+
+
+def mark_current(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Set every row's ``superseded_by``: empty for the current row of its method, else that
+    row's ``result_id``.
+
+    A track shows one row per method: the one with the most runs, then the latest (by result
+    date, then by submission order). The others stay in the CSV, which is the history.
+    """
+    best: dict[str, tuple[tuple[int, str, int], str]] = {}
+    for i, r in enumerate(rows):
+        try:
+            runs = int(r.get("runs") or 0)
+        except ValueError:
+            runs = 0
+        rank = (runs, r.get("date", ""), i)
+        if r["method"] not in best or rank > best[r["method"]][0]:
+            best[r["method"]] = (rank, r["result_id"])
+    for r in rows:
+        current = best[r["method"]][1]
+        r["superseded_by"] = "" if r["result_id"] == current else current
+    return rows
+
+
 def read_track(path: Path) -> list[dict[str, str]]:
-    """The rows of a track CSV (empty if it does not exist)."""
+    """The rows of a track CSV (empty if it does not exist), in submission order.
+
+    A CSV written before training runs were counted (no ``runs`` column) is read with ``runs``
+    filled in (a reference agent's evaluation seeds, else 1) and ``superseded_by`` computed;
+    :func:`migrate` rewrites such a file with its aggregates recomputed.
+    """
     if not path.exists():
         return []
     with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+        rows = [{k: v or "" for k, v in r.items() if k is not None} for r in csv.DictReader(f)]
+    for r in rows:
+        if not r.get("runs"):
+            r["runs"] = r.get("seeds", "") if is_reference_row(r) else "1"
+    return mark_current(rows)
+
+
+def _track_csv(rows: Sequence[Mapping[str, str]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({c: r.get(c, "") for c in COLUMNS} for r in rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return next(csv.reader(f), [])
+
+
+def stored_result(root: Path, track: str, rid: str) -> dict[str, Any] | None:
+    """The accepted result ``rid`` of a track, in the current schema's shape, or ``None`` when
+    it is not stored. Stored files were validated at submission and are not checked again."""
+    stored = root / "results" / track / f"{rid}.json.gz"
+    if not stored.is_file():
+        return None
+    return upgrade(json.loads(gzip.decompress(stored.read_bytes())))
+
+
+def _migrated(root: Path, track: str, rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Rows recomputed from their stored results under the current scoring (rows whose stored
+    result is missing keep their aggregates, with ``runs`` filled in by :func:`read_track`)."""
+    out = []
+    for r in rows:
+        stored = root / "results" / track / f"{r['result_id']}.json.gz"
+        if stored.is_file():
+            v = validate(read_result(stored))
+            if v.result_id != r["result_id"]:
+                raise SubmissionError(
+                    "result_id", f"{stored} recomputes to {v.result_id}, not its row's id"
+                )
+            new = _row(v)
+            new["notes"] = r.get("notes", new["notes"])
+            out.append(new)
+        else:
+            out.append(dict(r))
+    return mark_current(out)
+
+
+def migrate(directory: str | os.PathLike[str] | None = None) -> list[str]:
+    """Rewrite every track CSV written before training runs were counted (no ``runs``
+    column): each row gets ``runs`` and ``superseded_by``, and its aggregates are recomputed
+    from its stored result under the current rules (a learned method's evaluation seeds
+    averaged within its one run; a reference agent's seeds as its runs). Rows are kept in order;
+    none is dropped.
+
+    Returns:
+        The tracks that were rewritten.
+    """
+    root = leaderboard_dir(directory)
+    done = []
+    for csv_path in sorted(root.glob("*__*.csv")):
+        track = csv_path.stem
+        with FileLock(str(root / f".{track}.lock"), timeout=120):
+            if "runs" in _header(csv_path):
+                continue
+            rows = _migrated(root, track, read_track(csv_path))
+            atomic_write(csv_path, _track_csv(rows))
+        done.append(track)
+    return done
 
 
 def submit(
@@ -413,6 +602,10 @@ def submit(
     validated: Validated | None = None,
 ) -> tuple[str, dict[str, str]]:
     """Validate a results file and append its row to its track.
+
+    The row becomes its method's current row if it has the most runs (then the latest); the
+    rows it supersedes are marked in ``superseded_by``. A track CSV of an older layout is
+    migrated first (:func:`migrate`).
 
     Args:
         result_path: the results JSON (optionally gzipped).
@@ -433,19 +626,16 @@ def submit(
         rows = read_track(csv_path)
         if any(r.get("result_id") == v.result_id for r in rows):
             raise SubmissionError("result_id", f"{v.result_id} is already on {v.track}")
+        if rows and "runs" not in _header(csv_path):
+            rows = _migrated(root, v.track, rows)
         row = _row(v)
         stored = root / "results" / v.track / f"{v.result_id}.json.gz"
         stored.parent.mkdir(parents=True, exist_ok=True)
         body = json.dumps(v.doc, sort_keys=True).encode()
         atomic_write(stored, gzip.compress(body, mtime=0))
-        old = csv_path.read_bytes() if csv_path.exists() else b""
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-        if not old:
-            writer.writeheader()
-        writer.writerow(row)
-        atomic_write(csv_path, old + buf.getvalue().encode("utf-8"))
-    return v.track, row
+        rows = mark_current([*rows, row])
+        atomic_write(csv_path, _track_csv(rows))
+    return v.track, rows[-1]
 
 
 # -- rendering ------------------------------------------------------------------------------------
@@ -473,15 +663,94 @@ def _fmt(row: Mapping[str, str], metric: str, stat: str) -> str:
     point = row.get(f"{metric}_{stat}", "")
     if not point:
         return ""
+    if not is_reference_row(row) and _runs(row) < 2:
+        return f"{float(point):.3f} [1 run]"  # no variation between runs to bound
     low, high = row.get(f"{metric}_{stat}_low", ""), row.get(f"{metric}_{stat}_high", "")
     return f"{float(point):.3f} [{float(low):.3f}, {float(high):.3f}]"
 
 
-def render_track(name: str, rows: Sequence[Mapping[str, str]]) -> str:
-    """One track as a Markdown table, best first by its headline metric."""
-    rows = sorted(rows, key=_sort_key)
-    headline = rows[0]["headline"] if rows else ""
-    cols = ["#", "method"]
+def _runs(row: Mapping[str, str]) -> int:
+    try:
+        return int(row.get("runs") or 0)
+    except ValueError:
+        return 0
+
+
+def _runs_cell(row: Mapping[str, str]) -> str:
+    if is_reference_row(row):
+        return f"{row.get('runs', '')} (seeds)"
+    runs = _runs(row)
+    return f"{runs} ⚠" if runs < MIN_RUNS else str(runs)
+
+
+def current_rows(rows: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:
+    """One row per method (see :func:`mark_current`), best first by the track's headline."""
+    return sorted((r for r in rows if not r.get("superseded_by")), key=_sort_key)
+
+
+def best_reference(rows: Sequence[Mapping[str, str]]) -> Mapping[str, str] | None:
+    """The best current reference row other than the oracle (the baseline a learned method has
+    to beat), or ``None`` when the track has none."""
+    refs = [r for r in current_rows(rows) if is_reference_row(r) and r["method"] != "oracle"]
+    return refs[0] if refs else None
+
+
+def _headline_runs(root: Path, track: str, row: Mapping[str, str]) -> np.ndarray | None:
+    """A row's per-run headline scores ``[runs, tasks]`` from its stored result."""
+    doc = stored_result(root, track, row["result_id"])
+    if doc is None:
+        return None
+    return scoring.headline_scores(
+        doc["env_id"],
+        doc["protocol"],
+        np.asarray(doc["returns"], dtype=np.float64),
+        None if doc.get("actions") is None else np.asarray(doc["actions"]),
+        seeds_are_runs=doc["runs"] is None,
+    )
+
+
+def improvement_over_reference(
+    root: Path, track: str, rows: Sequence[Mapping[str, str]]
+) -> tuple[str, dict[str, tuple[float, float, float]]]:
+    """rliable's probability of improvement of every current learned row over the track's best
+    non-oracle reference agent, on the headline metric, with its 95% CI.
+
+    Returns:
+        The reference's method name ("" when the track has none) and ``result_id -> (p, low,
+        high)`` for the learned rows whose results are stored.
+    """
+    ref = best_reference(rows)
+    if ref is None:
+        return "", {}
+    ref_scores = _headline_runs(root, track, ref)
+    if ref_scores is None:
+        return ref["method"], {}
+    out = {}
+    for r in current_rows(rows):
+        if is_reference_row(r):
+            continue
+        scores = _headline_runs(root, track, r)
+        if scores is not None:
+            out[r["result_id"]] = metrics.probability_of_improvement_ci(scores, ref_scores)
+    return ref["method"], out
+
+
+def render_track(
+    name: str,
+    rows: Sequence[Mapping[str, str]],
+    improvement: tuple[str, Mapping[str, tuple[float, float, float]]] = ("", {}),
+) -> str:
+    """One track as a Markdown table: its current row per method, best first by its headline
+    metric, with the probability of improvement over the best non-oracle reference agent.
+
+    Args:
+        name: the track.
+        rows: every row of its CSV (superseded ones are counted, not listed).
+        improvement: :func:`improvement_over_reference`'s result.
+    """
+    shown = current_rows(rows)
+    headline = shown[0]["headline"] if shown else ""
+    cols = ["#", "method", "runs"]
     metric_cols: list[tuple[str, str, str]] = []
     if headline == "regret":
         metric_cols += [("cumulative regret (mean)", "regret", "mean")]
@@ -491,57 +760,71 @@ def render_track(name: str, rows: Sequence[Mapping[str, str]]) -> str:
         metric_cols += [("normalized final (IQM)", "normalized_final", "iqm")]
         metric_cols += [("normalized final (mean)", "normalized_final", "mean")]
         metric_cols += [("NAUC (IQM)", "nauc", "iqm")]
-        if any(r.get("success_rate_mean") for r in rows):
+        if any(r.get("success_rate_mean") for r in shown):
             metric_cols += [("success rate (mean)", "success_rate", "mean")]
-    cols += [c[0] for c in metric_cols] + [
-        "seeds x tasks x E",
-        "dataset",
-        "date",
-        "result",
-        "notes",
-    ]
+    ref_name, poi = improvement
+    cols += [c[0] for c in metric_cols]
+    if ref_name:
+        cols.append(f"P(improvement over {escape_cell(ref_name)})")
+    cols += ["eval seeds x tasks x E", "dataset", "date", "result", "notes"]
     lines = [f"### {escape_cell(name)}", "", "| " + " | ".join(cols) + " |"]
     lines.append("|" + "|".join("---" for _ in cols) + "|")
-    for i, r in enumerate(rows, 1):
-        cells = [str(i), escape_cell(f"{r['method']} v{r['method_version']}")]
+    for i, r in enumerate(shown, 1):
+        cells = [str(i), escape_cell(f"{r['method']} v{r['method_version']}"), _runs_cell(r)]
         cells += [_fmt(r, m, s) for _, m, s in metric_cols]
+        if ref_name:
+            p = poi.get(r["result_id"])
+            cells.append("" if p is None else f"{p[0]:.2f} [{p[1]:.2f}, {p[2]:.2f}]")
+        notes = REFERENCE_DESCRIPTIONS[r["method"]] if is_reference_row(r) else r["notes"]
         cells += [f"{r['seeds']} x {r['tasks']} x {r['episodes']}", escape_cell(r["dataset"])]
-        cells += [escape_cell(r["date"]), escape_cell(r["result_id"]), escape_cell(r["notes"])]
+        cells += [escape_cell(r["date"]), escape_cell(r["result_id"]), escape_cell(notes)]
         lines.append("| " + " | ".join(cells) + " |")
+    superseded = len(rows) - len(shown)
+    lines += [
+        "",
+        f"History: {len(rows)} rows in [{escape_cell(name)}.csv]({name}.csv), {superseded} "
+        "superseded.",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def _curves(root: Path, track: str, rows: Sequence[Mapping[str, str]]) -> dict[str, np.ndarray]:
-    """Per-run curves of every row's stored result: normalised return per episode, or cumulative
-    regret per pull for bandits. Each is ``[seeds, tasks, points]``."""
+    """Per-run curves of the current rows' stored results, ``[runs, tasks, points]`` each:
+    normalised return per episode, or cumulative regret per pull for bandits."""
     out: dict[str, np.ndarray] = {}
-    for r in rows:
-        stored = root / "results" / track / f"{r['result_id']}.json.gz"
-        if not stored.exists():
+    for r in current_rows(rows):
+        doc = stored_result(root, track, r["result_id"])
+        if doc is None:
             continue
-        # stored results were validated at submission; only the arrays are needed here
-        doc = json.loads(gzip.decompress(stored.read_bytes()))
         label = f"{r['method']} v{r['method_version']}"
+        reference = doc["runs"] is None
         if scoring.is_bandit(doc["env_id"]):
             regret, _ = scoring.bandit_scores(doc["env_id"], np.asarray(doc["actions"]))
-            out[label] = np.cumsum(regret, axis=2)
+            out[label] = metrics.per_run(np.cumsum(regret, axis=-1), reference)
         else:
             ref = reference_returns(doc["env_id"])
             returns = np.asarray(doc["returns"], dtype=np.float64)
-            out[label] = metrics.normalized(returns, ref["random"], ref["oracle"])
+            norm = metrics.normalized(returns, ref["random"], ref["oracle"])
+            out[label] = metrics.per_run(norm, reference)
     return out
 
 
-def plot_track(root: Path, track: str, rows: Sequence[Mapping[str, str]], out: Path) -> Path | None:
-    """PNG of a track's in-context learning curves with 95% bootstrap confidence bands."""
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_track(root: Path, track: str, rows: Sequence[Mapping[str, str]], out: Path) -> Path | None:
+    """PNG of a track's in-context learning curves (one per method, its current row) with 95%
+    stratified-bootstrap bands over runs x tasks."""
     curves = _curves(root, track, rows)
     if not curves:
         return None
+    plt = _pyplot()
     bandit = rows[0]["headline"] == "regret"
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     for label, runs in curves.items():
@@ -551,9 +834,68 @@ def plot_track(root: Path, track: str, rows: Sequence[Mapping[str, str]], out: P
         ax.fill_between(x, low, high, alpha=0.25)
     ax.set_xlabel("pull" if bandit else "episode in context")
     ax.set_ylabel("cumulative regret" if bandit else "normalized return")
-    ax.set_title(f"{track} (mean over seeds x tasks, 95% CI)")
+    ax.set_title(f"{track} (mean over runs x tasks, 95% CI)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, metadata={"Software": None})
+    plt.close(fig)
+    return out
+
+
+#: thresholds of the performance profiles (normalised final score)
+PROFILE_TAUS = np.linspace(-0.25, 1.25, 61)
+
+
+def profile_scores(
+    root: Path, tracks: Mapping[str, Sequence[Mapping[str, str]]]
+) -> dict[str, list[np.ndarray]]:
+    """Per-run normalised final scores ``[runs, tasks]`` of every method's current row, one
+    matrix per track it is on (tracks with no learned method are left out)."""
+    out: dict[str, list[np.ndarray]] = {}
+    for track, rows in tracks.items():
+        shown = current_rows(rows)
+        if all(is_reference_row(r) for r in shown):
+            continue
+        for r in shown:
+            doc = stored_result(root, track, r["result_id"])
+            if doc is None:
+                continue
+            scores = scoring.normalized_scores(
+                doc["env_id"],
+                np.asarray(doc["returns"], dtype=np.float64),
+                None if doc.get("actions") is None else np.asarray(doc["actions"]),
+                seeds_are_runs=doc["runs"] is None,
+            )
+            out.setdefault(r["method"], []).append(scores)
+    return out
+
+
+def plot_profile(
+    root: Path, group: str, tracks: Mapping[str, Sequence[Mapping[str, str]]], out: Path
+) -> Path | None:
+    """PNG of the performance profiles of a group of tracks (rliable): for every method, the
+    fraction of runs x tasks whose normalised final score exceeds tau, averaged over the tracks
+    it is on (each track weighs the same), with a 95% stratified-bootstrap band."""
+    scores = profile_scores(root, tracks)
+    if not scores:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8.0, 4.2), dpi=110)
+    colors = plt.get_cmap("tab20").colors
+    for i, (method, mats) in enumerate(sorted(scores.items())):
+        prof, low, high = metrics.performance_profile(mats, PROFILE_TAUS)
+        color = colors[(2 * i) % 20 + (2 * i) // 20 % 2]
+        style = "--" if is_reference(method) else "-"  # reference agents dashed
+        label = f"{method} ({len(mats)} track{'s' if len(mats) != 1 else ''})"
+        ax.plot(PROFILE_TAUS, prof, style, color=color, label=label)
+        ax.fill_between(PROFILE_TAUS, low, high, color=color, alpha=0.2)
+    ax.set_xlabel("normalized final score (tau)")
+    ax.set_ylabel("fraction of runs x tasks with score > tau")
+    ax.set_title(f"{group} tracks with a learned method: performance profiles, 95% CI")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, metadata={"Software": None})
@@ -566,7 +908,8 @@ def render(
     plots_dir: str | os.PathLike[str] | None = None,
     plots: bool = True,
 ) -> Path:
-    """Regenerate ``<dir>/README.md`` (one table per track) and the PNG plots.
+    """Regenerate ``<dir>/README.md`` (one table per track, one row per method) and the PNG
+    plots (learning curves per track, performance profiles per group of tracks).
 
     Args:
         directory: the leaderboard directory.
@@ -578,23 +921,37 @@ def render(
     """
     root = leaderboard_dir(directory)
     plots_path = Path(plots_dir) if plots_dir else root.resolve().parent / "docs" / "leaderboard"
+    tracks = {p.stem: read_track(p) for p in sorted(root.glob("*__*.csv"))}
+    tracks = {t: rows for t, rows in tracks.items() if rows}
     parts = [
         "# icrl-bench leaderboards",
         "",
         "Generated by `icrl-bench leaderboard render` from the CSVs in this directory; do not "
-        "edit by hand. Each track is one family under one protocol (docs/protocols.md); rows are "
-        "sorted by the track's headline metric. Every aggregate was recomputed at submission "
-        "from the raw returns (bandits: from the pulled arms and the test tasks' arm means), "
-        "with 95% stratified-bootstrap confidence intervals over seeds "
-        "x tasks (rliable). The schema is in docs/leaderboard.md.",
+        "edit by hand. Each track is one family under one protocol (docs/protocols.md). A "
+        "track shows one row per method, its current result: the one with the most runs, then "
+        "the latest; every earlier row stays in the track's CSV, linked under its table. Rows "
+        "are sorted by the track's headline metric. Every aggregate was recomputed at "
+        "submission from the raw returns (bandits: from the pulled arms and the test tasks' "
+        "arm means), with 95% stratified-bootstrap confidence intervals over independent "
+        "training runs x tasks (rliable); a learned method's evaluation seeds are averaged "
+        "within each run, and a reference agent, which is not trained, counts its evaluation "
+        f"seeds as runs. ⚠ marks a learned method with fewer than {MIN_RUNS} training runs; "
+        "with one run there is no interval (`[1 run]`). P(improvement over X) is rliable's "
+        "probability that a run of the method beats a run of X, the track's best reference "
+        "agent other than the oracle, on a random test task (headline metric, 95% CI). The "
+        "schema and the rules are in [docs/leaderboard.md](../docs/leaderboard.md), and every "
+        "change to them in [docs/CHANGELOG.md](../docs/CHANGELOG.md).",
         "",
     ]
-    for csv_path in sorted(root.glob("*__*.csv")):
-        track = csv_path.stem
-        rows = read_track(csv_path)
-        if not rows:
-            continue
-        parts.append(render_track(track, rows))
+    if plots:
+        for group in ("discrete", "continuous"):
+            members = {t: r for t, r in tracks.items() if family(t.split("__")[0]).group == group}
+            png = plot_profile(root, group, members, plots_path / f"profile-{group}.png")
+            if png is not None:
+                rel = os.path.relpath(png, root.resolve())
+                parts.append(f"![performance profiles of the {group} tracks]({rel})\n")
+    for track, rows in tracks.items():
+        parts.append(render_track(track, rows, improvement_over_reference(root, track, rows)))
         if plots:
             png = plot_track(root, track, rows, plots_path / f"{track}.png")
             if png is not None:

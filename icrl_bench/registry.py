@@ -106,6 +106,12 @@ class FamilySpec:
         return f"{NAMESPACE}/{self.name}"
 
     @property
+    def group(self) -> str:
+        """``"discrete"`` (bandits and grids: discrete actions and observations) or
+        ``"continuous"`` (PointRobot, MuJoCo, Meta-World): the leaderboard's groups of tracks."""
+        return "discrete" if self.kind in ("bandit", "grid") else "continuous"
+
+    @property
     def horizon(self) -> int:
         """Episode length in steps."""
         return int(self.params["horizon"])

@@ -1,5 +1,5 @@
-"""Leaderboard submission: validation of hostile files, recomputed aggregates, atomic rows,
-concurrency, and rendering."""
+"""Leaderboard submission: validation of hostile files, recomputed aggregates over training runs,
+atomic rows, one current row per method, concurrency, migration and rendering."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import gzip
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
 import signal
 import stat
@@ -24,11 +25,19 @@ import pytest
 
 from icrl_bench.cli import main
 from icrl_bench.eval import evaluate, reference_agent
-from icrl_bench.eval.results import MAX_RESULT_BYTES, build_result, config_sha256, write_result
+from icrl_bench.eval.results import (
+    MAX_RESULT_BYTES,
+    Run,
+    build_result,
+    config_sha256,
+    strip_seed,
+    write_result,
+)
 from icrl_bench.leaderboard import (
     COLUMNS,
     SubmissionError,
     escape_cell,
+    migrate,
     read_track,
     render,
     submit,
@@ -43,6 +52,45 @@ Doc = dict[str, Any]
 def _doc(agent: str, env: str, seeds: list[int] | None = None) -> Doc:
     res = evaluate(reference_agent(agent, env, 100), env, "online-v1", seeds=seeds or [0, 1, 2])
     return build_result(res, agent, config={"agent": agent})
+
+
+def _run(seed: int, config: dict[str, Any], dataset_sha: str | None = None) -> Run:
+    return Run(seed, config_sha256(strip_seed(config)), dataset_sha, None)
+
+
+def _learned(doc: Doc, method: str, train_seeds: tuple[int, ...] = (0,)) -> Doc:
+    """A reference agent's result dressed as a learned method's: each training run holds that
+    agent's returns (fixtures only; no training)."""
+    out = copy.deepcopy(doc)
+    out["method"] = method
+    out["config"] = {"model": {"d_model": 8}, "train": {"steps": 1}}
+    out["config_sha256"] = config_sha256(out["config"])
+    out["runs"] = [_run(s, out["config"]).to_json() for s in train_seeds]
+    for name in ("returns", "actions", "success"):
+        if out[name] is not None:
+            out[name] = [out[name][0] for _ in train_seeds]
+    return out
+
+
+def _runs_of(docs: list[Doc], method: str) -> Doc:
+    """One result whose runs are the given reference results (which differ in their returns)."""
+    out = _learned(docs[0], method, tuple(range(len(docs))))
+    for name in ("returns", "actions", "success"):
+        if out[name] is not None:
+            out[name] = [d[name][0] for d in docs]
+    return out
+
+
+def _v1(doc: Doc) -> Doc:
+    """The same result as a schema-1 file (one model, ``[seeds, tasks, ...]`` arrays)."""
+    out = copy.deepcopy(doc)
+    assert out["runs"] is None or len(out["runs"]) == 1
+    out.pop("runs")
+    out["schema_version"] = 1
+    for name in ("returns", "actions", "success"):
+        if out[name] is not None:
+            out[name] = out[name][0]
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +121,10 @@ def test_valid_results_are_accepted_and_aggregates_recomputed(
     assert track == "DarkRoom-v0__online-v1"
     assert list(read_track(board / f"{track}.csv")[0]) == list(COLUMNS)
     returns = np.asarray(grid_doc["returns"])
+    assert returns.shape == (1, 3, 16, 100)  # [runs, seeds, tasks, episodes]
     assert row["seeds"] == "3" and row["tasks"] == "16" and row["episodes"] == "100"
-    assert float(row["final_return_mean"]) == pytest.approx(returns[:, :, -10:].mean(), rel=1e-5)
+    assert row["runs"] == "3"  # a reference agent is not trained: its seeds are its runs
+    assert float(row["final_return_mean"]) == pytest.approx(returns[..., -10:].mean(), rel=1e-5)
     assert row["regret_mean"] == "" and row["success_rate_mean"] == ""
     assert (board / "results" / track / f"{row['result_id']}.json.gz").is_file()
     # bandits: the regret is recomputed from the recorded pulls and the registry's tasks
@@ -82,17 +132,16 @@ def test_valid_results_are_accepted_and_aggregates_recomputed(
     test = tasks("BernoulliBandit-v0").test
     means = np.array([t.means for t in test])  # type: ignore[attr-defined]
     pulls = np.asarray(bandit_doc["actions"])
-    regret = means.max(axis=1)[None, :, None] - means[np.arange(len(test))[None, :, None], pulls]
-    assert float(row["regret_mean"]) == pytest.approx(regret.sum(axis=2).mean(), rel=1e-5)
+    regret = means.max(axis=1)[:, None] - means[np.arange(len(test))[:, None], pulls]
+    assert float(row["regret_mean"]) == pytest.approx(regret.sum(axis=-1).mean(), rel=1e-5)
     # and its returns are the expected returns of those pulls, not the sampled rewards
-    expected = means[np.arange(len(test))[None, :, None], pulls].sum(axis=2)
+    expected = means[np.arange(len(test))[:, None], pulls].sum(axis=-1)
     assert float(row["final_return_mean"]) == pytest.approx(expected.mean(), rel=1e-5)
     track, row = submit(_write(hard_doc, tmp_path / "c.json"), board)
     assert 0 < float(row["success_rate_mean"]) <= 1
     # honest claims are accepted
-    claimed = copy.deepcopy(grid_doc)
-    claimed["method"] = "claims"
-    claimed["aggregates"] = {"nauc": validate(grid_doc).summary["nauc"]}
+    claimed = _learned(grid_doc, "claims")
+    claimed["aggregates"] = {"nauc": validate(claimed).summary["nauc"]}
     submit(_write(claimed, tmp_path / "d.json"), board)
 
 
@@ -115,20 +164,20 @@ def _returns(f: Callable[[np.ndarray], Any]) -> Callable[[Doc], None]:
 
 
 def _nan(doc: Doc) -> None:
-    doc["returns"][0][0][0] = float("nan")
+    doc["returns"][0][0][0][0] = float("nan")
 
 
 def _inf(doc: Doc) -> None:
-    doc["returns"][1][2][3] = float("inf")
+    doc["returns"][0][1][2][3] = float("inf")
 
 
 def _ragged(doc: Doc) -> None:
-    doc["returns"][0][0] = doc["returns"][0][0][:-1]
+    doc["returns"][0][0][0] = doc["returns"][0][0][0][:-1]
 
 
 def _two_seeds(doc: Doc) -> None:
     doc["seeds"] = doc["seeds"][:2]
-    doc["returns"] = doc["returns"][:2]
+    doc["returns"] = [run[:2] for run in doc["returns"]]
 
 
 def _drop(field: str) -> Callable[[Doc], None]:
@@ -145,7 +194,8 @@ def _train_split(doc: Doc) -> None:
 
 # (case, mutation, the field the error must name)
 GRID_CASES: list[tuple[str, Callable[[Doc], None], str]] = [
-    ("schema version", _set("schema_version", 2), "schema_version"),
+    ("schema version", _set("schema_version", 3), "schema_version"),
+    ("schema version as text", _set("schema_version", "2"), "schema_version"),
     ("protocol version", _set("protocol", "online-v2"), "protocol"),
     ("unknown env", _set("env_id", "icrl_bench/Nope-v0"), "env_id"),
     ("task set not the test split", _train_split, "tasks.sha256"),
@@ -155,10 +205,12 @@ GRID_CASES: list[tuple[str, Callable[[Doc], None], str]] = [
     ("duplicate seeds", _set("seeds", [0, 0, 1]), "seeds"),
     ("NaN", _nan, "returns"),
     ("inf", _inf, "returns"),
-    ("tasks shape", _returns(lambda r: r[:, :-1].tolist()), "returns"),
-    ("episodes differ from E", _returns(lambda r: r[:, :, :50].tolist()), "returns"),
+    ("tasks shape", _returns(lambda r: r[:, :, :-1].tolist()), "returns"),
+    ("episodes differ from E", _returns(lambda r: r[..., :50].tolist()), "returns"),
+    ("a v1 shape in a v2 file", _returns(lambda r: r[0].tolist()), "returns.0.0.0"),
+    ("two rows without training runs", _returns(lambda r: [r[0].tolist()] * 2), "returns"),
     ("ragged", _ragged, "returns"),
-    ("non-numeric", _returns(lambda r: [[["1"]]]), "returns.0.0.0"),
+    ("non-numeric", _returns(lambda r: [[[["1"]]]]), "returns.0.0.0.0"),
     ("return above the oracle", _returns(lambda r: (r + 21.0).tolist()), "returns"),
     ("claimed aggregate disagrees", _bad_claim, "aggregates.normalized_final.iqm"),
     ("unknown statistic", _set("aggregates", {"nauc": {"median": 1.0}}), "aggregates.nauc.median"),
@@ -166,7 +218,7 @@ GRID_CASES: list[tuple[str, Callable[[Doc], None], str]] = [
     ("extra nested field", _set("provenance.hostname", "x"), "provenance.hostname"),
     ("missing field", _drop("seeds"), "seeds"),
     ("negative seed", _set("seeds", [-1, 0, 1]), "seeds.0"),
-    ("return beyond float64", _set("returns", [[[10**400]]]), "returns"),
+    ("return beyond float64", _set("returns", [[[[10**400]]]]), "returns"),
     ("formula =", _set("method", "=HYPERLINK(1)"), "method"),
     ("formula +", _set("method", "+1"), "method"),
     ("formula -", _set("method", "-1"), "method"),
@@ -179,8 +231,11 @@ GRID_CASES: list[tuple[str, Callable[[Doc], None], str]] = [
     ("config hash", _set("config_sha256", "0" * 64), "config_sha256"),
     ("bad git sha", _set("provenance.git_sha", "not-a-sha"), "provenance.git_sha"),
     ("bad date", _set("provenance.created", "yesterday"), "provenance.created"),
-    ("success on a family without it", _set("success", [[[1.0]]]), "success"),
-    ("pulls on a grid", _set("actions", [[[0]]]), "actions"),
+    ("success on a family without it", _set("success", [[[[1.0]]]]), "success"),
+    ("pulls on a grid", _set("actions", [[[[0]]]]), "actions"),
+    ("a reference agent with training runs", _set("runs", [_run(0, {}).to_json()]), "runs"),
+    ("a learned method without runs", _set("method", "mine"), "runs"),
+    ("missing runs", _drop("runs"), "runs"),
     (
         "prompt under online",
         _set("prompt_datasets", [{"id": "x", "sha256": "0" * 64}]),
@@ -194,7 +249,7 @@ def _bandit_no_actions(doc: Doc) -> None:
 
 
 def _bandit_bad_arm(doc: Doc) -> None:
-    doc["actions"][0][0][0] = 99
+    doc["actions"][0][0][0][0] = 99
 
 
 def _bandit_fake_returns(doc: Doc) -> None:
@@ -202,7 +257,7 @@ def _bandit_fake_returns(doc: Doc) -> None:
 
 
 def _bandit_huge_arm(doc: Doc) -> None:
-    doc["actions"][0][0][0] = 10**30
+    doc["actions"][0][0][0][0] = 10**30
 
 
 BANDIT_CASES = [
@@ -210,7 +265,11 @@ BANDIT_CASES = [
     ("returns the pulls cannot earn", _bandit_fake_returns, "returns"),
     ("arm beyond int64", _bandit_huge_arm, "actions"),
     ("arm out of range", _bandit_bad_arm, "actions"),
-    ("pulls shape", lambda d: d.update(actions=[row[:-1] for row in d["actions"]]), "actions"),
+    (
+        "pulls shape",
+        lambda d: d.update(actions=[[s[:-1] for s in r] for r in d["actions"]]),
+        "actions",
+    ),
 ]
 
 
@@ -220,9 +279,7 @@ def _board_template(
 ) -> Path:
     tmp = tmp_path_factory.mktemp("board")
     root = tmp / "lb"
-    ok = copy.deepcopy(grid_doc)
-    ok["method"] = "existing"
-    submit(_write(ok, tmp / "ok.json"), root)
+    submit(_write(_learned(grid_doc, "existing"), tmp / "ok.json"), root)
     submit(_write(bandit_doc, tmp / "okb.json"), root)
     return root
 
@@ -278,7 +335,7 @@ def test_file_level_rejections(grid_doc: Doc, board: Path, tmp_path: Path) -> No
     big.write_bytes(b" " * (MAX_RESULT_BYTES + 1))
     _assert_rejected(big, board, "file")
     broken = tmp_path / "broken.json"
-    broken.write_text('{"schema_version": 1,')
+    broken.write_text('{"schema_version": 2,')
     _assert_rejected(broken, board, "file")
     listed = tmp_path / "list.json"
     listed.write_text("[1, 2]")
@@ -297,8 +354,7 @@ def test_file_level_rejections(grid_doc: Doc, board: Path, tmp_path: Path) -> No
 
 
 def test_duplicates_are_refused(grid_doc: Doc, board: Path, tmp_path: Path) -> None:
-    doc = copy.deepcopy(grid_doc)
-    doc["method"] = "existing"
+    doc = _learned(grid_doc, "existing")
     _assert_rejected(_write(doc, tmp_path / "dup.json"), board, "result_id")
     # other provenance, same raw numbers: still the same result
     doc["notes"] = "resubmitted"
@@ -311,7 +367,7 @@ def test_duplicates_are_refused(grid_doc: Doc, board: Path, tmp_path: Path) -> N
     # and so are the same runs listed in another seed order
     order = [2, 0, 1]
     doc["seeds"] = [grid_doc["seeds"][i] for i in order]
-    doc["returns"] = [grid_doc["returns"][i] for i in order]
+    doc["returns"] = [[grid_doc["returns"][0][i] for i in order]]
     _assert_rejected(_write(doc, tmp_path / "dup4.json"), board, "result_id")
 
 
@@ -335,9 +391,7 @@ def _submit_worker(paths: list[str], root: str, barrier: Any) -> None:
 def _variants(doc: Doc, n: int, tmp_path: Path) -> list[str]:
     out = []
     for i in range(n):
-        d = copy.deepcopy(doc)
-        d["method"] = f"method{i}"
-        out.append(str(_write(d, tmp_path / f"r{i}.json")))
+        out.append(str(_write(_learned(doc, f"method{i}"), tmp_path / f"r{i}.json")))
     return out
 
 
@@ -359,6 +413,7 @@ def test_eight_concurrent_submitters_lose_no_rows(grid_doc: Doc, tmp_path: Path)
     assert sorted(r["method"] for r in rows) == sorted(f"method{i}" for i in range(16))
     assert len({r["result_id"] for r in rows}) == 16
     assert all(len(r) == len(COLUMNS) and None not in r for r in rows)
+    assert all(r["superseded_by"] == "" for r in rows)  # 16 methods, one row each
 
 
 def test_killed_submitter_leaves_a_valid_csv(grid_doc: Doc, tmp_path: Path) -> None:
@@ -392,8 +447,11 @@ def test_render_sorts_by_headline_escapes_cells_and_plots(
     grid_doc: Doc, board: Path, tmp_path: Path
 ) -> None:
     oracle = _doc("oracle", "DarkRoom-v0")
-    oracle["notes"] = "a | b <script> [x](y)"
+    oracle["notes"] = "the suite's budget"  # a reference row shows what the agent is instead
     submit(_write(oracle, tmp_path / "o.json"), board)
+    noted = _learned(grid_doc, "noted")
+    noted["notes"] = "a | b <script> [x](y)"
+    submit(_write(noted, tmp_path / "n.json"), board)
     # a hand-edited CSV cell must not reach the output unescaped
     csv_path = board / "DarkRoom-v0__online-v1.csv"
     text = csv_path.read_text().replace("existing", "=evil", 1)
@@ -404,6 +462,7 @@ def test_render_sorts_by_headline_escapes_cells_and_plots(
     assert "oracle" in lines[1] and "evil" in lines[2]  # oracle first: higher is better
     assert "| '=evil v1 |" in lines[2]
     assert "<script>" not in readme and "a \\| b" in readme
+    assert "budget" not in readme and "the optimal policy that knows the task" in lines[1]
     assert "### BernoulliBandit-v0\\_\\_online-v1" in readme
     for track in ("DarkRoom-v0__online-v1", "BernoulliBandit-v0__online-v1"):
         png = tmp_path / "plots" / f"{track}.png"
@@ -436,7 +495,7 @@ def test_evaluation_metrics_are_the_leaderboard_numbers(bandit_doc: Doc, tmp_pat
         reference_agent("ucb", "BernoulliBandit-v0", 1), "BernoulliBandit-v0", "online-v1"
     )
     _, row = submit(_write(build_result(res, "ucb"), tmp_path / "r.json"), tmp_path / "lb")
-    got = res.metrics()
+    got = res.metrics(seeds_are_runs=True)  # a reference agent: its seeds are its runs
     for name in ("regret", "normalized_final", "final_return"):
         for stat_name in ("mean", "iqm", "iqm_low", "iqm_high"):
             assert float(row[f"{name}_{stat_name}"]) == pytest.approx(got[name][stat_name], 1e-5)
@@ -459,9 +518,9 @@ def test_compare_reports_probability_of_improvement(
 def test_number_spellings_and_bandit_noise_do_not_make_a_new_result(
     grid_doc: Doc, bandit_doc: Doc, board: Path, tmp_path: Path
 ) -> None:
-    doc = copy.deepcopy(grid_doc)
-    doc["method"] = "existing"
-    doc["returns"][0][0][0] = -0.0 if doc["returns"][0][0][0] == 0 else doc["returns"][0][0][0]
+    doc = _learned(grid_doc, "existing")
+    first = doc["returns"][0][0][0][0]
+    doc["returns"][0][0][0][0] = -0.0 if first == 0 else first
     _assert_rejected(_write(doc, tmp_path / "negzero.json"), board, "result_id")
     # a bandit result is its pulls: nudging the sampled returns is the same result
     doc = copy.deepcopy(bandit_doc)
@@ -472,8 +531,7 @@ def test_number_spellings_and_bandit_noise_do_not_make_a_new_result(
 def test_oversized_claims_and_non_finite_config_are_named(
     grid_doc: Doc, board: Path, tmp_path: Path
 ) -> None:
-    doc = copy.deepcopy(grid_doc)
-    doc["method"] = "claims"
+    doc = _learned(grid_doc, "claims")
     doc["aggregates"] = {"nauc": {"mean": 10**400}}
     _assert_rejected(_write(doc, tmp_path / "huge.json"), board, "aggregates.nauc.mean")
     doc = copy.deepcopy(grid_doc)
@@ -485,11 +543,199 @@ def test_oversized_claims_and_non_finite_config_are_named(
 def test_point_robot_returns_are_bounded_by_the_exact_oracle(board: Path, tmp_path: Path) -> None:
     doc = _doc("cem", "PointRobot-v0")
     submit(_write(doc, tmp_path / "ok.json"), board)  # a real learner's row is accepted
-    better = copy.deepcopy(doc)
-    better["method"] = "impossible"
-    better["returns"][0][0][-1] = 0.0  # above the optimum (every return is negative)
+    better = _learned(doc, "impossible")
+    better["returns"][0][0][0][-1] = 0.0  # above the optimum (every return is negative)
     _assert_rejected(_write(better, tmp_path / "bad.json"), board, "returns")
-    far = copy.deepcopy(doc)
-    far["method"] = "impossible"
-    far["returns"][0][0][0] = -1e6  # farther than any 20 steps can go
+    far = _learned(doc, "impossible")
+    far["returns"][0][0][0][0] = -1e6  # farther than any 20 steps can go
     _assert_rejected(_write(far, tmp_path / "far.json"), board, "returns")
+
+
+@pytest.fixture(scope="module")
+def three_random_runs() -> list[Doc]:
+    """Three evaluations of the random agent under different seeds: stand-ins for three training
+    runs whose returns differ (no training in the test)."""
+    return [_doc("random", "DarkRoom-v0", seeds=[3 * k, 3 * k + 1, 3 * k + 2]) for k in range(3)]
+
+
+def test_three_training_runs_that_differ_get_an_interval_of_nonzero_width(
+    three_random_runs: list[Doc], tmp_path: Path
+) -> None:
+    doc = _runs_of(three_random_runs, "learned")
+    assert np.asarray(doc["returns"]).shape == (3, 3, 16, 100)
+    v = validate(doc)
+    assert v.runs == 3 and not v.reference
+    _, row = submit(_write(doc, tmp_path / "r.json"), tmp_path / "lb")
+    assert row["runs"] == "3" and row["seeds"] == "3"
+    for name in ("mean", "iqm"):
+        low, point, high = (
+            float(row[f"normalized_final_{name}{s}"]) for s in ("_low", "", "_high")
+        )
+        assert low < point < high  # the runs differ, so the interval has width
+    # the point is the mean over runs x tasks of each run's seed-averaged score
+    returns = np.asarray(doc["returns"], dtype=np.float64)
+    assert float(row["final_return_mean"]) == pytest.approx(returns[..., -10:].mean(), rel=1e-5)
+    # one run of the same method: no variation between runs, so a zero-width interval
+    single = validate(_runs_of(three_random_runs[:1], "learned")).summary["normalized_final"]
+    assert single["iqm_low"] == single["iqm"] == single["iqm_high"]
+
+
+def test_evaluation_seeds_are_averaged_within_a_run(three_random_runs: list[Doc]) -> None:
+    """A learned run's evaluation seeds are averaged before the bootstrap; a reference agent's
+    seeds are its runs."""
+    learned = validate(_runs_of(three_random_runs, "learned")).summary["nauc"]
+    reference = validate(three_random_runs[0]).summary["nauc"]
+    from icrl_bench.eval import metrics
+    from icrl_bench.registry import reference_returns
+
+    ref = reference_returns("DarkRoom-v0")
+    runs = np.asarray(_runs_of(three_random_runs, "x")["returns"], dtype=np.float64)
+    per_run = metrics.nauc(metrics.normalized(runs, ref["random"], ref["oracle"])).mean(axis=1)
+    assert learned["iqm"] == pytest.approx(metrics.iqm(per_run))  # [3 runs, 16 tasks]
+    seeds = metrics.nauc(metrics.normalized(runs[0], ref["random"], ref["oracle"]))
+    assert reference["iqm"] == pytest.approx(metrics.iqm(seeds))  # [3 seeds, 16 tasks]
+
+
+def test_old_results_files_still_submit_as_one_run(
+    grid_doc: Doc, bandit_doc: Doc, tmp_path: Path
+) -> None:
+    board = tmp_path / "lb"
+    learned = _v1(_learned(grid_doc, "ad"))
+    learned["config"] = {"model": {"d_model": 8}, "train": {"steps": 1, "seed": 4}}
+    learned["config_sha256"] = config_sha256(learned["config"])
+    assert np.asarray(learned["returns"]).shape == (3, 16, 100) and "runs" not in learned
+    v = validate(learned)
+    assert v.runs == 1 and v.result["runs"][0]["train_seed"] == 4
+    assert v.result["config"] == {"model": {"d_model": 8}, "train": {"steps": 1}}
+    _, row = submit(_write(learned, tmp_path / "ad.json"), board)
+    assert row["runs"] == "1" and row["seeds"] == "3"
+    # a reference agent's old file: its evaluation seeds are its runs, as before
+    _, row = submit(_write(_v1(bandit_doc), tmp_path / "ucb.json"), board)
+    assert row["runs"] == "3"
+    # the old file keeps its id: the same result in the new layout is already on the board
+    with pytest.raises(SubmissionError, match="already on"):
+        submit(_write(bandit_doc, tmp_path / "ucb2.json"), board)
+    # and the stored old file resubmits to the same row
+    stored = board / "results" / "DarkRoom-v0__online-v1" / f"{v.result_id}.json.gz"
+    _, again = submit(stored, tmp_path / "other")
+    assert again == {**read_track(board / "DarkRoom-v0__online-v1.csv")[0]}
+
+
+@pytest.mark.parametrize(
+    ("case", "field"),
+    [
+        ("repeated training seed", "runs.1.train_seed"),
+        ("another config", "runs.2.config_sha256"),
+        ("another dataset", "runs.1.dataset_sha256"),
+    ],
+)
+def test_runs_of_a_result_are_independent_runs_of_one_config(
+    case: str, field: str, three_random_runs: list[Doc], board: Path, tmp_path: Path
+) -> None:
+    doc = _runs_of(three_random_runs, "learned")
+    if case == "repeated training seed":
+        doc["runs"][1]["train_seed"] = doc["runs"][0]["train_seed"]
+    elif case == "another config":
+        doc["runs"][2] = _run(2, {"model": {"d_model": 16}, "train": {"steps": 1}}).to_json()
+    else:
+        doc["runs"][1]["dataset_sha256"] = "1" * 64
+    _assert_rejected(_write(doc, tmp_path / "bad.json"), board, field)
+
+
+def test_cli_refuses_runs_that_repeat_a_seed_in_one_line(
+    three_random_runs: list[Doc], board: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = _runs_of(three_random_runs, "learned")
+    doc["runs"][2]["train_seed"] = 0
+    before = _snapshot(board)
+    assert main(["submit", str(_write(doc, tmp_path / "r.json")), "--leaderboard-dir", str(board)])
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "training seed 0 is repeated" in err
+    assert _snapshot(board) == before
+
+
+def test_one_current_row_per_method_and_the_rendered_table(
+    grid_doc: Doc, three_random_runs: list[Doc], tmp_path: Path
+) -> None:
+    board = tmp_path / "lb"
+    oracle = _doc("oracle", "DarkRoom-v0")
+    qlearning = _doc("qlearning", "DarkRoom-v0")
+    submit(_write(grid_doc, tmp_path / "random.json"), board)
+    submit(_write(oracle, tmp_path / "oracle.json"), board)
+    submit(_write(qlearning, tmp_path / "q.json"), board)
+    one = _runs_of(three_random_runs[:1], "mine")
+    three = _runs_of(three_random_runs, "mine")
+    later_one = _runs_of(three_random_runs[1:2], "mine")
+    _, r1 = submit(_write(one, tmp_path / "one.json"), board)
+    _, r3 = submit(_write(three, tmp_path / "three.json"), board)
+    _, r1b = submit(_write(later_one, tmp_path / "later.json"), board)
+    solo = _runs_of(three_random_runs[2:], "solo")
+    submit(_write(solo, tmp_path / "solo.json"), board)
+    rows = {r["result_id"]: r for r in read_track(board / "DarkRoom-v0__online-v1.csv")}
+    assert len(rows) == 7  # the CSV keeps the history
+    # most runs wins over the later submission; the others point to it
+    assert rows[r3["result_id"]]["superseded_by"] == ""
+    assert rows[r1["result_id"]]["superseded_by"] == r3["result_id"]
+    assert rows[r1b["result_id"]]["superseded_by"] == r3["result_id"]
+    readme = render(board, plots=False).read_text()
+    table = readme.split("### DarkRoom-v0")[1]
+    lines = [line for line in table.splitlines() if line.startswith("| ") and " v1 |" in line]
+    methods = [line.split("|")[2].strip() for line in lines]
+    assert sorted(methods) == ["mine v1", "oracle v1", "qlearning v1", "random v1", "solo v1"]
+    header = table.splitlines()[2]
+    assert "P(improvement over qlearning)" in header  # the best reference other than the oracle
+    mine = lines[methods.index("mine v1")]
+    assert "| 3 |" in mine and r3["result_id"] in mine
+    p = mine.split("|")[header.split("|").index(" P(improvement over qlearning) ")].strip()
+    point, low, high = (float(x) for x in re.findall(r"-?\d+\.\d+", p))
+    assert low <= point <= high and point < 0.5  # random-like runs lose to Q-learning
+    solo_line = lines[methods.index("solo v1")]
+    assert "| 1 ⚠ |" in solo_line and "[1 run]" in solo_line  # flagged, and no interval
+    assert "| 3 (seeds) |" in lines[methods.index("random v1")]
+    assert "History: 7 rows in" in table and "2 superseded" in table
+
+
+def test_migrate_adds_runs_and_keeps_every_row(
+    grid_doc: Doc, three_random_runs: list[Doc], tmp_path: Path
+) -> None:
+    """A track CSV written before runs were counted: ``migrate`` adds ``runs`` and
+    ``superseded_by`` and recomputes each row from its stored result; no row is dropped."""
+    board = tmp_path / "lb"
+    old_columns = [c for c in COLUMNS if c not in ("runs", "superseded_by")]
+    docs = [grid_doc, _v1(_learned(three_random_runs[1], "ad")), _v1(_learned(grid_doc, "ad"))]
+    for i, doc in enumerate(docs):
+        submit(_write(doc, tmp_path / f"{i}.json"), board)
+    csv_path = board / "DarkRoom-v0__online-v1.csv"
+    new_rows = read_track(csv_path)
+    with csv_path.open("w", newline="") as f:  # the old layout, with the old eval-seed CIs
+        writer = csv.DictWriter(f, fieldnames=old_columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({**r, "normalized_final_iqm_low": "-9"} for r in new_rows)
+    old = read_track(csv_path)  # readable as it is, runs filled in
+    assert [r["runs"] for r in old] == ["3", "1", "1"]
+    assert migrate(board) == ["DarkRoom-v0__online-v1"]
+    rows = read_track(csv_path)
+    assert [r["result_id"] for r in rows] == [r["result_id"] for r in new_rows]
+    assert rows == new_rows  # recomputed: the -9 is gone
+    assert [r["superseded_by"] for r in rows] == ["", new_rows[2]["result_id"], ""]
+    assert migrate(board) == []  # already migrated
+
+
+def test_shipped_leaderboards_have_runs_and_consistent_intervals() -> None:
+    """Every row of the repository's leaderboards has ``runs``; every interval holds its point;
+    the random agent normalises to about 0."""
+    root = Path(__file__).resolve().parent.parent / "leaderboards"
+    csvs = sorted(root.glob("*__*.csv"))
+    assert csvs
+    for path in csvs:
+        with path.open(newline="") as f:
+            assert next(csv.reader(f)) == list(COLUMNS), path.name
+        for r in read_track(path):
+            assert int(r["runs"]) >= 1, (path.name, r["method"])
+            for column in COLUMNS:
+                if column.endswith(("_mean", "_iqm")) and r[column]:
+                    low, high = float(r[f"{column}_low"]), float(r[f"{column}_high"])
+                    assert low <= float(r[column]) <= high, (path.name, r["method"], column)
+            if r["method"] == "random":
+                for column in ("normalized_final_mean", "nauc_mean"):
+                    assert abs(float(r[column])) < 0.05, (path.name, column, r[column])

@@ -3,8 +3,9 @@
 A checkpoint directory holds:
 
 * ``checkpoint.json``: ``format`` (:data:`FORMAT`), ``method``, ``version``, the env id, the
-  training dataset's id and sha256, the observation and action spaces, and the fully resolved
-  config;
+  training dataset's id and sha256, the observation and action spaces, the fully resolved
+  config (its ``train.seed`` is the run's training seed) and the commit it was trained at
+  (``git_sha``; absent from checkpoints written before it was recorded);
 * ``model.pt``: the weights (a state dict; loaded with ``torch.load(weights_only=True)``);
 * ``train_state.pt`` and ``log.jsonl``: the trainer's resumable state and loss log.
 """
@@ -142,6 +143,8 @@ class LoadedAgent:
         version: the method's version.
         config: the resolved config (stored in the results file with its hash).
         dataset: ``{"id", "sha256"}`` of the training dataset.
+        train_seed: the run's training seed (``config["train"]["seed"]``).
+        git_sha: the commit it was trained at, or ``None`` where not recorded.
     """
 
     agent: Any
@@ -149,6 +152,8 @@ class LoadedAgent:
     version: str
     config: dict[str, Any]
     dataset: dict[str, str] | None
+    train_seed: int = 0
+    git_sha: str | None = None
 
 
 def load_agent(ckpt_dir: str | os.PathLike[str], env_id: str) -> LoadedAgent:
@@ -166,10 +171,50 @@ def load_agent(ckpt_dir: str | os.PathLike[str], env_id: str) -> LoadedAgent:
         )
     module = importlib.import_module(METHODS[meta["method"]])
     agent = module.load_agent_from(Path(ckpt_dir), meta)
+    seed = (meta["config"].get("train") or {}).get("seed", 0)
     return LoadedAgent(
         agent=agent,
         method=meta["method"],
         version=str(meta["version"]),
         config=meta["config"],
         dataset=meta.get("dataset"),
+        train_seed=int(seed),
+        git_sha=meta.get("git_sha"),
     )
+
+
+def load_runs(ckpt_dirs: list[str], env_id: str) -> list[LoadedAgent]:
+    """Load the checkpoints of independent training runs of one method and config, for one
+    multi-run result.
+
+    Raises:
+        CheckpointError: naming the first checkpoint whose method, version, config (other than
+            its training seed) or training dataset differs from the first one's, or whose
+            training seed repeats an earlier one's.
+    """
+    from icrl_bench.eval.results import config_sha256, strip_seed
+
+    loaded = [load_agent(d, env_id) for d in ckpt_dirs]
+    first = loaded[0]
+    seen = {first.train_seed: ckpt_dirs[0]}
+    for path, run in zip(ckpt_dirs[1:], loaded[1:], strict=True):
+        differs = None
+        if (run.method, run.version) != (first.method, first.version):
+            differs = f"method {run.method} v{run.version}, not {first.method} v{first.version}"
+        elif config_sha256(strip_seed(run.config)) != config_sha256(strip_seed(first.config)):
+            differs = "a config that differs in more than its training seed"
+        elif run.dataset != first.dataset:
+            found, want = (d["id"] if d else None for d in (run.dataset, first.dataset))
+            differs = f"dataset {found}, not {want}"
+        if differs:
+            raise CheckpointError(
+                f"{path}: {differs} of {ckpt_dirs[0]}: the runs of one result share one method, "
+                "config and dataset"
+            )
+        if run.train_seed in seen:
+            raise CheckpointError(
+                f"{path}: training seed {run.train_seed} repeats {seen[run.train_seed]}'s: the "
+                "runs of one result are independent training runs, one per seed"
+            )
+        seen[run.train_seed] = path
+    return loaded

@@ -18,6 +18,7 @@ from baselines.common.embed import SpaceEmbedding, space_info
 from baselines.common.trainer import Batch, LossFn, TrainConfig, seed_everything, train
 from icrl_bench import data
 from icrl_bench.data.dataset import Dataset
+from icrl_bench.provenance import git_sha
 from icrl_bench.registry import family
 
 
@@ -137,6 +138,7 @@ def fit(
             "observation_stats": stats,
             "data_facts": facts,
             "config": resolved,
+            "git_sha": git_sha(),
         },
     )
     sample = make_sampler(cfg, ds, tcfg.batch_size, device)

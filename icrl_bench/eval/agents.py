@@ -198,8 +198,21 @@ class LearnerAgent(_PrivilegedAgent):
             self._learner.end_episode(before)
 
 
+#: the reference agents :func:`reference_agent` builds, each with the line that describes it on
+#: the leaderboard (they are not trained: their evaluation seeds are their runs)
+REFERENCE_DESCRIPTIONS: dict[str, str] = {
+    "random": "reference: uniformly random actions",
+    "oracle": "reference: the optimal policy that knows the task (Meta-World: its scripted "
+    "expert; locomotion: a SAC expert per task)",
+    "ucb": "reference: UCB1 (LinUCB on the linear bandit), learning online within the trial",
+    "thompson": "reference: Thompson sampling on the bandit, learning online within the trial",
+    "qlearning": "reference: tabular Q-learning online across the trial's episodes (lr 0.3, "
+    "gamma 0.9, epsilon 1 to 0.05 over 70% of the episodes)",
+    "cem": "reference: the cross-entropy method online across the trial's episodes "
+    "(population 6, elite 2)",
+}
 #: the names :func:`reference_agent` builds
-REFERENCE_AGENTS = ("random", "oracle", "ucb", "thompson", "qlearning", "cem")
+REFERENCE_AGENTS = tuple(REFERENCE_DESCRIPTIONS)
 
 
 def reference_agent(name: str, env_id: str, episodes: int) -> _PrivilegedAgent:

@@ -55,14 +55,20 @@ class EvalResult:
     prompt_dataset: list[str] = field(default_factory=list)
     prompt_sha256: list[str] = field(default_factory=list)
 
-    def metrics(self) -> dict[str, Any]:
-        """Every metric, aggregated over seeds x tasks with rliable, exactly as the leaderboard
-        computes it (:func:`icrl_bench.eval.scoring.score`): ``normalized_final``, ``nauc``,
+    def metrics(self, seeds_are_runs: bool = False) -> dict[str, Any]:
+        """Every metric of this evaluation as one result, exactly as the leaderboard computes it
+        (:func:`icrl_bench.eval.scoring.score`): ``normalized_final``, ``nauc``,
         ``final_return``, and ``regret`` or ``success_rate`` where defined, each a dict of
-        ``mean``, ``iqm`` and their 95% CI bounds; plus ``curve`` and ``normalized_curve``."""
+        ``mean``, ``iqm`` and their 95% CI bounds; plus ``curve`` and ``normalized_curve``.
+
+        Args:
+            seeds_are_runs: true for a reference agent (not trained: each evaluation seed is a
+                run). Otherwise this is one training run, its seeds are averaged per task, and
+                the intervals have zero width (one run shows no variation between runs).
+        """
         from icrl_bench.eval.scoring import score  # imports rliable: only when scores are asked
 
-        return score(self.env_id, self.returns, self.actions, self.success)
+        return score(self.env_id, self.returns, self.actions, self.success, seeds_are_runs)
 
 
 def _env_seeds(seed: int, n: int) -> list[int]:

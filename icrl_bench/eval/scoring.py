@@ -11,7 +11,7 @@ reward draws does not enter the score.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -41,6 +41,20 @@ def _references(env_id: str) -> dict[str, np.ndarray]:
     return ref
 
 
+@overload
+def with_runs_axis(arr: np.ndarray) -> np.ndarray: ...
+@overload
+def with_runs_axis(arr: None) -> None: ...
+@overload
+def with_runs_axis(arr: np.ndarray | None) -> np.ndarray | None: ...
+def with_runs_axis(arr: np.ndarray | None) -> np.ndarray | None:
+    """``[seeds, tasks, ...]`` (one run) as ``[1, seeds, tasks, ...]``; 4-dim arrays as they are."""
+    if arr is None:
+        return None
+    arr = np.asarray(arr)
+    return arr[None] if arr.ndim == 3 else arr
+
+
 def is_bandit(env_id: str) -> bool:
     """Whether a family is scored by regret (the bandits)."""
     return family(env_id).headline == "regret"
@@ -59,21 +73,28 @@ def reward_std_bound(env_id: str) -> float:
 
 
 def bandit_scores(env_id: str, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-step regret ``[seeds, tasks, horizon]`` and expected trial return ``[seeds, tasks, 1]``.
+    """Per-step regret and expected trial return of the pulled arms.
+
+    Args:
+        actions: ``[..., tasks, horizon]`` arms (``[seeds, tasks, horizon]`` or
+            ``[runs, seeds, tasks, horizon]``).
+
+    Returns:
+        Regret shaped as ``actions``, and the expected trial return ``[..., tasks, 1]``.
 
     Raises:
         ValueError: an arm index is out of range or the shape does not match the test split.
     """
     means = arm_means(env_id)
     actions = np.asarray(actions)
-    if actions.ndim != 3 or actions.shape[1] != means.shape[0]:
+    if actions.ndim < 3 or actions.shape[-2] != means.shape[0]:
         raise ValueError(f"expected [seeds, {means.shape[0]}, horizon] arms")
     if actions.size and (actions.min() < 0 or actions.max() >= means.shape[1]):
         raise ValueError(f"arms must lie in [0, {means.shape[1]})")
-    rows = np.arange(means.shape[0])[None, :, None]
+    rows = np.arange(means.shape[0])[:, None]
     pulled = means[rows, actions]
-    regret = means.max(axis=1)[None, :, None] - pulled
-    return regret, pulled.sum(axis=2, keepdims=True)
+    regret = means.max(axis=1)[:, None] - pulled
+    return regret, pulled.sum(axis=-1, keepdims=True)
 
 
 def score(
@@ -81,40 +102,80 @@ def score(
     returns: np.ndarray,
     actions: np.ndarray | None = None,
     success: np.ndarray | None = None,
+    seeds_are_runs: bool = False,
 ) -> dict[str, Any]:
-    """Every metric of one evaluation (see :func:`icrl_bench.eval.metrics.summarize`).
+    """Every metric of one result (see :func:`icrl_bench.eval.metrics.summarize`).
 
     Args:
         env_id: the family.
-        returns: ``[seeds, tasks, episodes]`` raw returns (ignored for bandits, which are scored
-            from ``actions``).
-        actions: bandits: ``[seeds, tasks, horizon]`` pulled arms.
-        success: ``[seeds, tasks, episodes]`` 0/1 where the family defines success.
+        returns: ``[runs, seeds, tasks, episodes]`` raw returns, or ``[seeds, tasks,
+            episodes]`` for one run (ignored for bandits, which are scored from ``actions``).
+        actions: bandits: the pulled arms, ``[..., tasks, horizon]`` with the same leading axes.
+        success: 0/1 shaped as ``returns``, where the family defines success.
+        seeds_are_runs: the evaluation seeds are the runs (a reference agent, which is not
+            trained); otherwise they are averaged within each training run.
     """
     from icrl_bench.eval import metrics  # rliable is heavy: imported when scores are asked
 
     ref = _references(env_id)
+    returns = with_runs_axis(returns)
+    actions, success = with_runs_axis(actions), with_runs_axis(success)
     regret = None
     if is_bandit(env_id):
         if actions is None:
             raise ValueError(f"{family(env_id).name} is scored from the pulled arms (actions)")
         regret, returns = bandit_scores(env_id, actions)
-    return metrics.summarize(returns, ref["random"], ref["oracle"], regret, success)
+    return metrics.summarize(
+        returns, ref["random"], ref["oracle"], regret, success, seeds_are_runs=seeds_are_runs
+    )
 
 
 def headline_scores(
-    env_id: str, protocol: str, returns: np.ndarray, actions: np.ndarray | None = None
+    env_id: str,
+    protocol: str,
+    returns: np.ndarray,
+    actions: np.ndarray | None = None,
+    seeds_are_runs: bool = False,
 ) -> np.ndarray:
-    """The per-run headline score ``[seeds, tasks]`` of a track, oriented so that higher is
-    better: the normalised final score, or minus the cumulative regret for bandits."""
+    """The per-run headline score ``[runs, tasks]`` of a track, oriented so that higher is
+    better: the normalised final score, or minus the cumulative regret for bandits.
+
+    Args:
+        returns: ``[runs, seeds, tasks, episodes]`` (or ``[seeds, tasks, episodes]``: one run).
+        actions: bandits' arms, with the same leading axes.
+        seeds_are_runs: see :func:`score`.
+    """
     from icrl_bench.eval import metrics
     from icrl_bench.eval.protocols import setting
 
     headline = setting(env_id, protocol).headline
+    returns, actions = with_runs_axis(returns), with_runs_axis(actions)
     if headline == "regret":
         if actions is None:
             raise ValueError(f"{family(env_id).name} is scored from the pulled arms (actions)")
         regret, _ = bandit_scores(env_id, actions)
-        return -metrics.cumulative_regret(regret)
+        return metrics.per_run(-metrics.cumulative_regret(regret), seeds_are_runs)
     ref = _references(env_id)
-    return metrics.final_score(metrics.normalized(returns, ref["random"], ref["oracle"]))
+    norm = metrics.normalized(returns, ref["random"], ref["oracle"])
+    return metrics.per_run(metrics.final_score(norm), seeds_are_runs)
+
+
+def normalized_scores(
+    env_id: str,
+    returns: np.ndarray,
+    actions: np.ndarray | None = None,
+    seeds_are_runs: bool = False,
+) -> np.ndarray:
+    """The per-run normalised final score ``[runs, tasks]`` of any family (bandits: of the
+    expected trial return of the pulled arms), the scale performance profiles share across
+    tracks."""
+    from icrl_bench.eval import metrics
+
+    ref = _references(env_id)
+    returns, actions = with_runs_axis(returns), with_runs_axis(actions)
+    if is_bandit(env_id):
+        if actions is None:
+            raise ValueError(f"{family(env_id).name} is scored from the pulled arms (actions)")
+        _, returns = bandit_scores(env_id, actions)
+    norm = metrics.normalized(returns, ref["random"], ref["oracle"])
+    return metrics.per_run(metrics.final_score(norm), seeds_are_runs)

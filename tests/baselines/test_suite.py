@@ -61,6 +61,27 @@ def test_the_grid_expands_into_jobs_with_shared_datasets(tmp_path: Path) -> None
             assert by_id[j.deps[0]].kind == "evaluate"
 
 
+def test_training_seeds_become_one_result_per_method_and_track(tmp_path: Path) -> None:
+    """Three training seeds train three runs; one evaluate job takes all three checkpoints, so
+    each (method, track) gets one result whose row aggregates over the runs."""
+    doc = read_suite("smoke")
+    doc["train_seeds"] = [0, 1, 2]
+    jobs = expand(doc, tmp_path / "run", tmp_path / "lb")
+    trains = [j for j in jobs if j.kind == "train"]
+    assert len(trains) == 12 * 3
+    evals = {j.id: j for j in jobs if j.kind == "evaluate"}
+    assert len(evals) == 12 + 4
+    ad = evals["evaluate/ad/DarkRoom-v0/ad-eps/online-v1"]
+    agents = ad.argv[ad.argv.index("--agent") + 1 : ad.argv.index("--task")]
+    assert [Path(a).name for a in agents] == [
+        f"ad__DarkRoom-v0__ad-eps__seed{s}" for s in (0, 1, 2)
+    ]
+    assert ad.deps == [f"train/ad/DarkRoom-v0/ad-eps/seed{s}" for s in (0, 1, 2)]
+    # a reference agent's row carries no suite notes: it is described by what it is
+    ref = evals["evaluate/random/DarkRoom-v0/online-v1"]
+    assert "--notes" not in ref.argv and "--notes" in ad.argv
+
+
 def test_discrete_cpu_narrows_meta_dt_only_on_key_to_door(tmp_path: Path) -> None:
     """A ``method@family`` override reaches that one training job, after the suite-wide ones."""
     jobs = expand(read_suite("discrete-cpu"), tmp_path / "run", tmp_path / "lb")
@@ -155,9 +176,9 @@ def test_a_failed_job_is_reported_and_the_rest_completes(
     assert failed["state"] == "failed" and "context must be at least 1" in failed["error"]
     assert "context must be at least 1" in Path(failed["log"]).read_text()
     assert failed["log"] in out.out  # the summary names the log
-    assert state["evaluate/dt/DarkRoom-v0/ad-eps/seed0/online-v1"]["state"] == "skipped"
+    assert state["evaluate/dt/DarkRoom-v0/ad-eps/online-v1"]["state"] == "skipped"
     # everything that does not depend on it finished and was submitted
-    for job in ("train/ad/DarkRoom-v0/ad-eps/seed0", "submit/ad/DarkRoom-v0/ad-eps/seed0/online-v1",
+    for job in ("train/ad/DarkRoom-v0/ad-eps/seed0", "submit/ad/DarkRoom-v0/ad-eps/online-v1",
                 "submit/random/DarkRoom-v0/online-v1"):  # fmt: skip
         assert state[job]["state"] == "done", job
     assert len(_rows(run / "leaderboards")) == 2

@@ -193,15 +193,76 @@ def test_checkpoint_results_are_accepted_by_submit(
     assert main([*argv, "--seeds", "0", "1", "2", "--out", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["method"] == "ad" and doc["dataset"]["id"] == datasets["ad-eps"]
-    assert np.asarray(doc["returns"]).shape == (3, 16, 100)
+    assert np.asarray(doc["returns"]).shape == (1, 3, 16, 100)  # one training run
+    assert [r["train_seed"] for r in doc["runs"]] == [0]
     track, row = submit(out, tmp_path / "lb")
     assert track == "DarkRoom-v0__online-v1" and row["dataset"] == datasets["ad-eps"]
+    assert row["runs"] == "1"
     # the same checkpoint under the prompted protocol, DPT-style offline use of a dataset
     dpt = tmp_path / "dpt"
     _train("dpt", DARKROOM, datasets["ad-eps"], dpt)
     argv = ["evaluate", "--agent", str(dpt), "--task", DARKROOM, "--protocol", "offline-prompt-v1"]
     assert main([*argv, "--seeds", "0", "1", "2", "--out", str(tmp_path / "dpt.json")]) == 0
     submit(tmp_path / "dpt.json", tmp_path / "lb")
+
+
+def test_training_runs_evaluate_into_one_result(
+    datasets: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``train --seeds`` trains independent runs; ``evaluate --agent`` with all of them writes one
+    result whose leaderboard row aggregates over the runs. Checkpoints of another method, config
+    or dataset, or a repeated training seed, are refused in one line."""
+    base = ["train", "ad", "--task", DARKROOM, "--dataset", datasets["ad-eps"], "--smoke"]
+    steps = ["--set", "train.steps=20", "--no-progress"]
+    assert main([*base, *steps, "--seeds", "0", "1", "2", "--out", str(tmp_path / "ad")]) == 0
+    runs = [tmp_path / "ad" / f"seed{s}" for s in (0, 1, 2)]
+    assert "evaluate the runs as one result" in capsys.readouterr().out
+    seeds = [json.loads((r / "checkpoint.json").read_text()) for r in runs]
+    assert [m["config"]["train"]["seed"] for m in seeds] == [0, 1, 2]
+    assert all(len(m["git_sha"] or "x" * 40) == 40 for m in seeds)
+    out = tmp_path / "ad.json"
+    ev = ["evaluate", "--task", DARKROOM, "--seeds", "0", "1", "2", "--out", str(out)]
+    assert main([*ev, "--agent", *map(str, runs)]) == 0
+    assert "3 training runs x 3 evaluation seeds" in capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert np.asarray(doc["returns"]).shape == (3, 3, 16, 100)
+    assert [r["train_seed"] for r in doc["runs"]] == [0, 1, 2]
+    assert "seed" not in doc["config"]["train"]  # each run records its own
+    assert len({r["config_sha256"] for r in doc["runs"]}) == 1
+    _, row = submit(out, tmp_path / "lb")
+    assert row["runs"] == "3" and row["seeds"] == "3"
+
+    # refused, in one line, before anything is written
+    other = tmp_path / "other"
+    _train("ad", DARKROOM, datasets["ad-eps"], other / "lr", "--set", "train.lr=0.01")
+    _train("dpt", DARKROOM, datasets["ad-eps"], other / "dpt", "--set", "train.seed=1")
+    _train("ad", DARKROOM, datasets["ad-eps"], other / "seed0", "--set", "train.steps=20")
+    other_data = data.generate("DarkRoom-v0", "ad-eps", "smoke", seed=1)
+    _train(
+        "ad",
+        DARKROOM,
+        other_data,
+        other / "data",
+        "--set",
+        "train.seed=1",
+        "--set",
+        "train.steps=20",
+    )
+    capsys.readouterr()
+    bad_out = tmp_path / "bad.json"
+    ev[-1] = str(bad_out)
+    for extra, message in [
+        (other / "dpt", "method dpt v1, not ad v1"),
+        (other / "lr", "config that differs in more than its training seed"),
+        (other / "data", "dataset DarkRoom-v0/ad-eps-v0/smoke-seed1, not"),
+        (other / "seed0", "training seed 0 repeats"),
+    ]:
+        assert main([*ev, "--agent", str(runs[0]), str(extra)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and message in err, err
+        assert not bad_out.exists()
+    assert main([*ev, "--agent", "random", str(runs[0])]) == 2
+    assert "reference agent" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("method", "protocol"), [("dt", "zero-shot-v1"), ("meta-dt", "online-v1")])

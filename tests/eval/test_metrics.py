@@ -81,3 +81,64 @@ def test_fast_iqm_equals_rliables_iqm() -> None:
         for shape in ((n,), (3, n)):
             x = rng.normal(size=shape)
             assert metrics.fast_iqm(x) == pytest.approx(rmetrics.aggregate_iqm(x), abs=1e-12)
+
+
+def test_probability_of_improvement_agrees_with_rliable() -> None:
+    """The vectorised P(X > Y) is rliable's, for different run counts and with ties."""
+    from rliable import metrics as rmetrics
+
+    rng = np.random.default_rng(2)
+    for runs_x, runs_y, tasks in ((3, 5, 16), (1, 3, 7), (5, 5, 40), (2, 1, 3)):
+        x = rng.integers(0, 4, size=(runs_x, tasks)).astype(float)  # small integers: many ties
+        y = rng.integers(0, 4, size=(runs_y, tasks)).astype(float)
+        ours = metrics.probability_of_improvement(x, y)
+        assert ours == pytest.approx(rmetrics.probability_of_improvement(x, y), abs=1e-12)
+        z = rng.normal(size=(runs_x, tasks))
+        w = rng.normal(size=(runs_y, tasks))
+        ours = metrics.probability_of_improvement(z, w)
+        assert ours == pytest.approx(rmetrics.probability_of_improvement(z, w), abs=1e-12)
+
+
+def test_probability_of_improvement_interval_is_rliables_bootstrap() -> None:
+    """The interval is rliable's stratified bootstrap of its own P(X > Y) over both methods' runs
+    (fewer replicates here, to keep rliable's scipy-per-task version fast)."""
+    from rliable import library as rly
+    from rliable import metrics as rmetrics
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(0.3, 1.0, size=(3, 12)), rng.normal(0.0, 1.0, size=(5, 12))
+    p, low, high = metrics.probability_of_improvement_ci(x, y, reps=200)
+    with metrics._bootstrap_rng(0) as rs:
+        point, ci = rly.get_interval_estimates(
+            {"p": [x, y]},
+            lambda a, b: np.array([rmetrics.probability_of_improvement(a, b)]),
+            reps=200,
+            random_state=rs,
+        )
+    assert p == pytest.approx(point["p"][0], abs=1e-12)
+    assert (low, high) == pytest.approx((ci["p"][0, 0], ci["p"][1, 0]), abs=1e-12)
+    assert low <= p <= high and high - low > 0
+
+
+def test_per_run_averages_seeds_or_counts_them_as_runs() -> None:
+    scores = np.arange(24.0).reshape(2, 3, 4)  # [runs, seeds, tasks]
+    assert metrics.per_run(scores).tolist() == scores.mean(axis=1).tolist()
+    assert metrics.per_run(scores, seeds_are_runs=True).shape == (6, 4)
+    with pytest.raises(ValueError, match="runs, seeds, tasks"):
+        metrics.per_run(np.zeros((3, 4)))
+
+
+def test_performance_profile_of_one_track_is_rliables() -> None:
+    from rliable import library as rly
+
+    rng = np.random.default_rng(4)
+    scores = rng.random((3, 10))
+    taus = np.linspace(0, 1, 11)
+    prof, low, high = metrics.performance_profile([scores], taus, reps=100)
+    assert prof == pytest.approx(rly.score_distributions(scores, taus))
+    assert (low <= prof + 1e-12).all() and (prof <= high + 1e-12).all()
+    # two tracks weigh the same whatever their task counts
+    other = np.ones((2, 50))
+    pooled = metrics.score_distribution([scores, other], taus)
+    expected = (rly.score_distributions(scores, taus) + rly.score_distributions(other, taus)) / 2
+    assert pooled == pytest.approx(expected)
