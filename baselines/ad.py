@@ -43,7 +43,9 @@ from baselines.common.trainer import Batch
 from baselines.common.transformer import CausalTransformer, FfnFactory, KVCache
 
 METHOD = "ad"
-VERSION = "1"
+#: 2: action sampling with a temperature and coordinate embeddings of grid cells (new fields
+#: whose defaults are version 1's behaviour, so version-1 checkpoints load unchanged)
+VERSION = "2"
 
 
 @dataclass
@@ -61,7 +63,13 @@ class Config:
         label_smoothing: of the cross-entropy (AD-epsilon: 0).
         action_head: ``"auto"`` (categorical, or ``"mse"`` for continuous actions),
             ``"mse"`` or ``"gaussian"`` (see :mod:`baselines.common.heads`).
-        action_selection: ``"argmax"`` (AD-epsilon evaluates the mode) or ``"sample"``.
+        action_selection: ``"argmax"`` (AD-epsilon evaluates the mode) or ``"sample"`` (DICP,
+            tommyma3's AD: without it, every test task walks the same path until a reward
+            appears).
+        temperature: softmax temperature of ``"sample"``.
+        obs_coords: embed a grid cell's ``(x, y)`` (see :mod:`baselines.common.embed`).
+        obs_table: also give every cell its own learned vector (``False`` with ``obs_coords``:
+            held-out goal cells are embedded like any other cell).
         device: ``"auto"`` (CUDA, MPS, CPU) or a device name.
     """
 
@@ -74,9 +82,14 @@ class Config:
     label_smoothing: float = 0.0
     action_head: str = "auto"
     action_selection: str = "argmax"
+    temperature: float = 1.0
+    obs_coords: bool = False
+    obs_table: bool = True
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError("temperature must be positive")
         if self.tokens not in ("transition", "interleaved"):
             raise ValueError(f"tokens must be 'transition' or 'interleaved', got {self.tokens!r}")
         check_action_settings(self.action_head, self.action_selection)
@@ -99,7 +112,9 @@ class ADModel(nn.Module):
     ) -> None:
         super().__init__()
         self.cfg = cfg
-        self.embed = TransitionEmbedder(obs_info, act_info, cfg.d_model, parts=3)
+        self.embed = TransitionEmbedder(
+            obs_info, act_info, cfg.d_model, parts=3, coords=cfg.obs_coords, obs_table=cfg.obs_table
+        )
         self.tokens_per_step = 1 if cfg.tokens == "transition" else 3
         self.core = CausalTransformer(
             cfg.d_model,

@@ -16,11 +16,16 @@ A suite file (``baselines/suites/<name>.yaml``) declares a grid:
     families:
       DarkRoom-v0:
         variant: ad-eps                    # the training dataset variant
+        variants: {dpt: uniform-rollin}    # optional: per-method variants
         scale: smoke
+        scales: {dpt: paper}               # optional: per-method scales
         data_set: [episodes=60]            # optional: dataset recipe overrides
+        data_sets: {dpt: [episodes=2000]}  # optional: per-method recipe overrides
+        configs: {ad: reproductions/ad-eps-DarkRoom-v0.yaml}  # optional: other config files
         baselines: [ad, dpt]               # optional: a subset where the others do not apply
         reference_agents: [random, oracle, qlearning]   # optional: replaces the default
-        protocols: {dt: [online-v1, zero-shot-v1]}      # optional: per-method protocols
+        protocols: {dt: [online-v1, zero-shot-v1]}      # optional: per-method (or per
+                                                        # reference agent) protocols
     overrides:                             # --set overrides: "all", a method, or method@Family
       all: [train.checkpoint_every=30]
       dt@PointRobot-v0: [train.lr=1e-3]
@@ -68,6 +73,7 @@ import yaml
 from icrl_bench.errors import IcrlBenchError
 
 SUITE_DIR = Path(__file__).resolve().parent / "suites"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 STATE = "state.json"
 KINDS = ("data", "train", "evaluate", "submit")
 #: what a method needs from its training data
@@ -166,17 +172,50 @@ def read_suite(name: str) -> dict[str, Any]:
     return doc
 
 
+#: what ``run_suite(..., tiny=True)`` appends to every training job, after the suite's own
+#: overrides: a few updates of a few sequences, whatever the suite's budget
+TINY_TRAIN = [
+    "train.steps=20",
+    "train.batch_size=8",
+    "train.warmup_steps=2",
+    "train.checkpoint_every=10",
+    "train.log_every=10",
+    "train.amp=false",
+]
+
+
+def tiny(doc: dict[str, Any]) -> dict[str, Any]:
+    """A suite at the smallest size that still runs every job: smoke-scale datasets (without the
+    suite's recipe overrides), each config's smoke section, then :data:`TINY_TRAIN` on top of the
+    suite's overrides, and the suite's leaderboard in its run directory. For checking a suite
+    meant for a GPU cluster end to end on a CPU."""
+    out = {**doc, "smoke": True, "submit_to": "run-dir"}
+    out["families"] = {
+        name: {k: v for k, v in (fam or {}).items() if k not in ("scale", "data_set")}
+        | {"scale": "smoke"}
+        for name, fam in doc["families"].items()
+    }
+    out["tiny_overrides"] = TINY_TRAIN  # applied after every other override
+    out["resources"] = {"train": {"cpus": 1}, "evaluate": {"cpus": 1}}
+    out["notes"] = f"{doc.get('notes') or doc.get('name', 'suite')} (tiny check run)"
+    return out
+
+
 def _overrides(doc: dict[str, Any], method: str, fam: str) -> list[str]:
     over = doc.get("overrides") or {}
     out: list[str] = []
     for key in ("all", method, f"{method}@{fam}"):
         out += [str(v) for v in over.get(key) or []]
-    return out
+    return out + [str(v) for v in doc.get("tiny_overrides") or []]
 
 
 def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Job]:
     """The suite's grid as jobs in dependency order (datasets first, shared ones once)."""
+    from icrl_bench.data.recipes import variant as variant_recipe
     from icrl_bench.eval.protocols import setting
+
+    def variant_id(name: str) -> str:
+        return variant_recipe(name).id  # the current version of the recipe
 
     res = doc.get("resources") or {}
     train_res = {"cpus": 1.0, "gpus": 0.0, **(res.get("train") or {})}
@@ -228,7 +267,7 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
         protos = fs.get("protocols") or {}
         default_protocols = list(doc.get("protocols") or ["online-v1"])
         for agent in fs.get("reference_agents") or doc.get("reference_agents") or []:
-            for protocol in default_protocols:
+            for protocol in protos.get(agent) or default_protocols:
                 # a reference row is described by its agent, not by the suite's budget notes
                 evaluate_and_submit(f"{agent}/{fam}", [agent], fam, protocol, [], "")
         methods = fs.get("baselines") or doc.get("baselines") or []
@@ -236,18 +275,20 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
             variant = str((fs.get("variants") or {}).get(method) or fs.get("variant") or "")
             if not variant:
                 raise SuiteError(f"{fam}: no dataset variant for {method}")
-            scale = str(fs.get("scale", "smoke"))
+            scale = str((fs.get("scales") or {}).get(method) or fs.get("scale", "smoke"))
             data_seed = int(fs.get("data_seed", 0))
-            ds = data_job(
-                fam, variant, scale, data_seed, [str(s) for s in fs.get("data_set") or []]
-            )
-            dataset_id = f"{fam}/{variant}-v0/{scale}-seed{data_seed}"
+            sets = (fs.get("data_sets") or {}).get(method, fs.get("data_set")) or []
+            ds = data_job(fam, variant, scale, data_seed, [str(s) for s in sets])
+            dataset_id = f"{fam}/{variant_id(variant)}/{scale}-seed{data_seed}"
             checkpoints, trained = [], []
             for seed in doc.get("train_seeds", [0]):
                 tag = f"{method}/{fam}/{variant}/seed{seed}"
                 ckpt = run_dir / "checkpoints" / tag.replace("/", "__")
                 argv = ["train", method, "--task", f"icrl_bench/{fam}", "--dataset", dataset_id]
                 argv += ["--out", str(ckpt), "--no-progress", "--set", f"train.seed={seed}"]
+                config = (fs.get("configs") or {}).get(method)
+                if config:  # a config file other than the shipped one, relative to configs/
+                    argv += ["--config", str(CONFIG_DIR / str(config))]
                 if doc.get("smoke"):
                     argv.append("--smoke")
                 for s in _overrides(doc, method, fam):
@@ -467,6 +508,7 @@ def run_suite(
     address: str | None = None,
     progress: bool = True,
     on_job: Callable[[str, dict[str, Any]], None] | None = None,
+    tiny_run: bool = False,
 ) -> SuiteReport:
     """Run a suite: every job once its dependencies are done, as many at a time as workers.
 
@@ -483,6 +525,8 @@ def run_suite(
         address: the Ray cluster to join (default: start a local one).
         progress: show a progress bar.
         on_job: called with ``(job id, outcome)`` as each job finishes.
+        tiny_run: run the suite at its smallest size (:func:`tiny`), e.g. to check a GPU suite
+            on a CPU; its run directory defaults to ``.../suites/<name>-tiny``.
 
     Raises:
         SuiteError: a bad suite file, a bad executor, or an existing run without ``resume``.
@@ -499,6 +543,8 @@ def run_suite(
         raise SuiteError("workers must be at least 1")
     doc = read_suite(suite)
     name = str(doc.get("name") or suite_path(suite).stem)
+    if tiny_run:
+        doc, name = tiny(doc), f"{name}-tiny"
     out = Path(run_dir) if run_dir else home() / "suites" / name
     if leaderboard_dir is None and doc.get("submit_to") == "run-dir":
         leaderboard_dir = out / "leaderboards"

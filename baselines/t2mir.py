@@ -44,7 +44,9 @@ from baselines.common.pipeline import fit
 from baselines.common.trainer import Batch
 from baselines.common.transformer import CausalTransformer, FfnFactory
 
-VERSION = "1"
+#: 2: rides on AD version 2 and DPT version 2 (their recipes; a version-1 T2MIR-DPT checkpoint
+#: keeps DPT version 1's behaviour when loaded)
+VERSION = "2"
 METHODS = ("t2mir-ad", "t2mir-dpt")
 
 
@@ -414,7 +416,7 @@ def load_agent_from(ckpt_dir: Path, meta: dict[str, Any]) -> ad.ADAgent | dpt.DP
     """Rebuild the agent of a T2MIR-AD or T2MIR-DPT checkpoint directory."""
     if meta["method"] == "t2mir-ad":
         return rebuild_agent(ckpt_dir, meta, ADConfig, make_ad, ad.ADAgent)
-    return rebuild_agent(ckpt_dir, meta, DPTConfig, make_dpt, dpt.DPTAgent)
+    return rebuild_agent(ckpt_dir, dpt.legacy_meta(meta), DPTConfig, make_dpt, dpt.DPTAgent)
 
 
 __all__ = [

@@ -1,13 +1,22 @@
-"""Training throughput of AD on DarkRoom-v0 against a plain ``nn.TransformerEncoder``.
+"""Training throughput of the shipped DarkRoom-v0 AD and DPT configs against a plain fp32
+``nn.TransformerEncoder`` of the same size.
 
-Usage: python bench/train_throughput.py [--steps 30] [--batch 64] [--context 80]
+Usage: python bench/train_throughput.py [--steps 20] [--threads 2] [--methods ad dpt]
 
-Both models have the same size (d_model 64, 4 layers, 4 heads, 4x feed-forward, dropout 0.1),
-the same embeddings and action head, and train on the same windows of a smoke ``ad-eps``
-DarkRoom-v0 dataset with AdamW: ours is ``baselines.ad.ADModel`` on the shared core (RoPE,
-``scaled_dot_product_attention``); the baseline swaps the core for PyTorch's
-``nn.TransformerEncoder`` with a causal mask and learned positions. Prints transitions per second
-for each (best of 3 timed runs of ``--steps`` updates after warm-up).
+For each method, both sides train on the same batches, drawn by the method's own sampler from a
+small DarkRoom-v0 dataset of its kind, with AdamW and gradient clipping:
+
+* ours: the method's model and loss (``baselines.ad`` / ``baselines.dpt``) with the shipped
+  ``baselines/configs/<method>/DarkRoom-v0.yaml`` model settings and batch size, run the way
+  the trainer runs it (``TrainConfig.amp``: bfloat16 autocast where the config asks for it);
+* reference: the same embeddings and action head around PyTorch's ``nn.TransformerEncoder``
+  (pre-LN, GELU, 4x feed-forward, the same width, depth, heads and dropout, learned positions,
+  fp32), over the sequence a reference implementation trains on: AD's window of transition
+  tokens under a causal mask; DPT's query token followed by the context, read after every
+  context prefix under a causal mask (the reference DPT layout).
+
+Prints transitions per second for each (best of 3 timed runs of ``--steps`` updates after
+warm-up) and their ratio (target >= 2x).
 """
 
 from __future__ import annotations
@@ -16,55 +25,101 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
-from baselines.ad import ADModel, Config, loss_fn
+from baselines import ad, dpt
+from baselines.common.config import build, read_config
+from baselines.common.trainer import TrainConfig
+
+GRID = {"kind": "discrete", "n": 81}
+ACTIONS = {"kind": "discrete", "n": 5}
 
 
-class EncoderAD(nn.Module):
-    """AD with ``nn.TransformerEncoder`` as its core (the reference point)."""
+class EncoderCore(nn.Module):
+    """``nn.TransformerEncoder`` with learned positions: the reference core."""
 
-    def __init__(self, ours: ADModel, context: int) -> None:
+    def __init__(self, d_model: int, n_layers: int, n_heads: int, dropout: float, length: int):
+        super().__init__()
+        self.pos = nn.Embedding(length, d_model)
+        layer = nn.TransformerEncoderLayer(
+            d_model, n_heads, 4 * d_model, dropout, "gelu", batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Causal encoding of ``[B, T, d]`` tokens."""
+        x = x + self.pos.weight[: x.shape[1]]
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+        return self.norm(self.encoder(x, mask=mask, is_causal=True))
+
+
+class ReferenceAD(nn.Module):
+    """AD's embeddings and head around the reference core: one token per transition."""
+
+    def __init__(self, ours: ad.ADModel) -> None:
         super().__init__()
         cfg = ours.cfg
-        self.embed = ours.embed
-        self.pos = nn.Embedding(context, cfg.d_model)
-        layer = nn.TransformerEncoderLayer(
-            cfg.d_model,
-            cfg.n_heads,
-            4 * cfg.d_model,
-            cfg.dropout,
-            "gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        self.core = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
-        self.head = nn.Linear(cfg.d_model, ours.head.out_features)
+        self.embed, self.head = ours.embed, nn.Linear(cfg.d_model, ours.head.dim)
+        self.core = EncoderCore(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout, cfg.context)
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """Cross-entropy of every next action in the window."""
         obs, act, rew = batch["observations"], batch["actions"], batch["rewards"]
         e = self.embed
         x = e.obs(obs[:, 1:]) + e.action(act[:, :-1]) + e.rewards(rew[:, :-1])
-        x = x + self.pos.weight[: x.shape[1]]
-        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
-        h = self.core(x, mask=mask, is_causal=True)
-        logits = self.head(h)
+        logits = self.head(self.core(x))
         return F.cross_entropy(logits.flatten(0, 1), act[:, 1:].flatten().long())
 
 
-def rate(model: nn.Module, step_loss, batches: list, steps: int) -> float:
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    model.train()
+class ReferenceDPT(nn.Module):
+    """DPT's embeddings and head around the reference core, in the reference layout: the query
+    state first, then the context, a prediction after every prefix (``N + 1`` tokens)."""
+
+    def __init__(self, ours: dpt.DPTModel) -> None:
+        super().__init__()
+        cfg = ours.cfg
+        self.model, self.head = ours, nn.Linear(cfg.d_model, ours.head.dim)
+        self.core = EncoderCore(
+            cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout, cfg.context + 1
+        )
+
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """Cross-entropy of the query's label after every context prefix."""
+        m = self.model
+        ctx = m.context_tokens(
+            batch["observations"], batch["actions"], batch["rewards"], batch["next_observations"]
+        )
+        x = torch.cat([m.query_tokens(batch["query"][:, None]), ctx], dim=1)
+        logits = self.head(self.core(x))  # [B, N + 1, A]
+        target = batch["label"][:, None].expand(-1, logits.shape[1])
+        return F.cross_entropy(logits.flatten(0, 1), target.flatten().long())
+
+
+def rate(
+    params: Any,
+    step_loss: Callable[[dict[str, Tensor]], Tensor],
+    batches: list,
+    steps: int,
+    amp: bool,
+    transitions: int,
+) -> float:
+    """Transitions per second of AdamW updates over ``batches`` (best of 3 runs)."""
+    opt = torch.optim.AdamW(params, lr=1e-3)
 
     def run(n: int) -> None:
         for i in range(n):
-            loss = step_loss(model, batches[i % len(batches)])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                loss = step_loss(batches[i % len(batches)])
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
 
     run(3)
@@ -73,43 +128,54 @@ def rate(model: nn.Module, step_loss, batches: list, steps: int) -> float:
         start = time.perf_counter()
         run(steps)
         best = min(best, time.perf_counter() - start)
-    b, t = batches[0]["actions"].shape
-    return steps * b * (t - 1) / best
+    return steps * transitions / best
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--context", type=int, default=80)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--methods", nargs="+", default=["ad", "dpt"], choices=["ad", "dpt"])
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
     from icrl_bench import data
 
-    ds = data.load(data.generate("DarkRoom-v0", "ad-eps", "smoke", seed=0))
-    rng = np.random.default_rng(0)
-    batches = [
-        {
-            k: torch.as_tensor(v)
-            for k, v in ds.sample_windows(args.batch, args.context + 1, rng).items()
-        }
-        for _ in range(8)
-    ]
-    torch.manual_seed(0)
-    cfg = Config(context=args.context, d_model=64, n_layers=4, n_heads=4, dropout=0.1)
-    ours = ADModel(cfg, {"kind": "discrete", "n": 81}, {"kind": "discrete", "n": 5})
-    theirs = EncoderAD(ours, args.context)
-    n_ours = sum(p.numel() for p in ours.parameters())
-    n_theirs = sum(p.numel() for p in theirs.parameters())
-    r_ours = rate(ours, lambda m, b: loss_fn(m, b)[0], batches, args.steps)
-    r_theirs = rate(theirs, lambda m, b: m(b), batches, args.steps)
-    print(
-        f"AD on DarkRoom-v0, batch {args.batch} x {args.context} transitions, torch "
-        f"{torch.__version__}, {torch.get_num_threads()} threads"
-    )
-    print(f"shared core (ours):       {r_ours:10,.0f} transitions/s ({n_ours:,} parameters)")
-    print(f"nn.TransformerEncoder:    {r_theirs:10,.0f} transitions/s ({n_theirs:,} parameters)")
-    print(f"ratio: {r_ours / r_theirs:.2f}x")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for method in args.methods:
+        raw = read_config(method, "DarkRoom-v0")
+        module = ad if method == "ad" else dpt
+        cfg: Any = build(module.Config, raw["model"], "model")
+        tcfg = build(TrainConfig, raw["train"], "train")
+        variant, scale = ("histories", "smoke") if method == "ad" else ("uniform-rollin", "small")
+        ds = data.load(data.generate("DarkRoom-v0", variant, scale, seed=0))
+        sample = module.make_sampler(cfg, ds, tcfg.batch_size, torch.device("cpu"))
+        rng = np.random.default_rng(0)
+        batches = [sample(rng) for _ in range(8)]
+        torch.manual_seed(0)
+        ours = (
+            ad.ADModel(cfg, GRID, ACTIONS) if method == "ad" else dpt.DPTModel(cfg, GRID, ACTIONS)
+        )
+        ref: Any = ReferenceAD(ours) if method == "ad" else ReferenceDPT(ours)
+        ref_params = [p for n, p in ref.named_parameters() if not n.startswith("model.core")]
+        transitions = tcfg.batch_size * cfg.context
+        r_ours = rate(
+            list(ours.parameters()),
+            lambda b, m=ours, f=module.loss_fn: f(m, b)[0],  # type: ignore[misc]
+            batches,
+            args.steps,
+            tcfg.amp,
+            transitions,
+        )
+        r_ref = rate(ref_params, ref.loss, batches, args.steps, False, transitions)
+        print(
+            f"{method} (DarkRoom-v0 config: d_model {cfg.d_model}, {cfg.n_layers} layers, "
+            f"{cfg.n_heads} heads, dropout {cfg.dropout}, batch {tcfg.batch_size} x "
+            f"{cfg.context} transitions, amp {tcfg.amp})"
+        )
+        print(f"  ours:                   {r_ours:10,.0f} transitions/s")
+        print(f"  nn.TransformerEncoder:  {r_ref:10,.0f} transitions/s (fp32)")
+        print(f"  ratio: {r_ours / r_ref:.2f}x (target >= 2x)")
 
 
 if __name__ == "__main__":

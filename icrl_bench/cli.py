@@ -290,7 +290,7 @@ def evaluate_to_file(
             first.version,
             config=first.config,
             dataset=first.dataset,
-            notes=notes,
+            notes="; ".join(n for n in (notes, action_note(first.config)) if n),
             runs=runs,
         )
     path = Path(out or f"results/{doc['method']}__{spec.name}__{protocol_id}.json")
@@ -307,6 +307,20 @@ def evaluate_to_file(
         final = np.asarray(doc["returns"], dtype=np.float64)[..., -1]
         metrics = {"final_return": {"mean": float(final.mean())}, "unscored": str(err)}
     return str(path), doc, metrics
+
+
+def action_note(config: dict[str, Any]) -> str:
+    """How a checkpoint's agent chooses actions, for its leaderboard notes (read from the
+    resolved config's ``model`` section: ``action_selection``, ``temperature``,
+    ``episode_noise``)."""
+    model = config.get("model") or {}
+    selection = model.get("action_selection")
+    if selection == "sample":
+        note = f"actions sampled at temperature {float(model.get('temperature', 1.0)):g}"
+        if model.get("episode_noise"):
+            note += f" with episode noise {float(model['episode_noise']):g}"
+        return note
+    return "actions argmax" if selection == "argmax" else ""
 
 
 def _summary_line(summary: dict[str, Any]) -> str:
@@ -412,6 +426,7 @@ def cmd_run_suite(args: argparse.Namespace) -> int:
         leaderboard_dir=args.leaderboard_dir,
         address=args.address,
         progress=not args.no_progress,
+        tiny_run=args.tiny,
     )
     print(summary_table(report))
     return 0 if report.ok else 1
@@ -462,8 +477,9 @@ def cmd_leaderboard_render(args: argparse.Namespace) -> int:
 # -- quickstart --------------------------------------------------------------------------------
 def cmd_quickstart(args: argparse.Namespace) -> int:
     """The main job on DarkRoom-v0, end to end: the reference agents under online-v1, then a
-    smoke ``ad-eps`` dataset, a small AD trained on it and evaluated the same way; every result
-    is submitted to a fresh leaderboard, whose rendered table is printed."""
+    small DPT trained ``--runs`` times (independent training seeds) on DPT's uniform roll-in
+    data and evaluated the same way as one result; every result is submitted to a fresh
+    leaderboard, whose rendered table is printed with the in-context learning curves."""
     import shutil
     import time
 
@@ -479,59 +495,72 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     out = _console()
     start = time.perf_counter()
     out.print(
-        f"quickstart: {env_id}, online-v1, {len(tasks(env_id).test)} test tasks x "
-        f"{args.seeds} seeds"
+        f"quickstart: {env_id}, online-v1, {len(tasks(env_id).test)} held-out goals x "
+        f"{args.seeds} evaluation seeds x 100 episodes"
     )
-    agents = ["random", "oracle", "qlearning"]
-    for agent in agents:
+    curves: dict[str, list[float]] = {}
+    for agent in ["random", "oracle", "qlearning"]:
         path, _, summary = evaluate_to_file(
             agent, env_id, "online-v1", seeds, str(work / "results" / f"{agent}.json")
         )
         submit(path, board)
+        curves[agent] = summary["normalized_curve"]
         out.print(f"  {agent:>9}: {_summary_line(summary)}")
     if not args.no_train:
-        dataset = data.generate("DarkRoom-v0", "ad-eps", "smoke", seed=0)
-        out.print(f"dataset {dataset}; training AD ({args.ad_steps} steps)")
         try:
-            from baselines import ad
+            from baselines import dpt
             from baselines.common.config import read_config
         except ImportError:
             raise IcrlBenchError(
-                "the AD step needs the 'baselines' package (install from a checkout, or pass "
+                "the DPT step needs the 'baselines' package (install from a checkout, or pass "
                 "--no-train)"
             ) from None
-        sets = [f"train.steps={args.ad_steps}", *QUICKSTART_AD]
-        raw = read_config("ad", "DarkRoom-v0", sets=sets, smoke=True)
-        ckpt = ad.train(env_id, dataset, raw, work / "checkpoints" / "ad", progress=True)
+        dataset = data.generate("DarkRoom-v0", "uniform-rollin", "small", seed=0)
+        out.print(
+            f"dataset {dataset}; training DPT: {args.runs} independent runs of {args.steps} "
+            "updates"
+        )
+        runs = []
+        for seed in range(args.runs):
+            sets = [f"train.steps={args.steps}", f"train.seed={seed}", *QUICKSTART_DPT]
+            raw = read_config("dpt", "DarkRoom-v0", sets=sets)
+            ckpt = work / "checkpoints" / "dpt" / f"seed{seed}"
+            runs.append(str(dpt.train(env_id, dataset, raw, ckpt, progress=True)))
         path, _, summary = evaluate_to_file(
-            str(ckpt),
+            runs,
             env_id,
             "online-v1",
             seeds,
-            str(work / "results" / "ad.json"),
-            notes="quickstart budget",
+            str(work / "results" / "dpt.json"),
+            notes=f"quickstart budget: {args.steps} updates of 64 per run",
         )
         submit(path, board)
-        out.print(f"  {'ad':>9}: {_summary_line(summary)}")
+        curves["dpt"] = summary["normalized_curve"]
+        out.print(f"  {'dpt':>9}: {_summary_line(summary)}")
+    out.print(_curve_table(curves))
     readme = render(board, work / "plots")
     out.print(f"\nleaderboard ({readme}), {time.perf_counter() - start:.0f} s:\n")
     out.print(readme.read_text(), markup=False)
     return 0
 
 
-#: the quickstart's AD budget on top of the config's smoke section (a few minutes on 2 cores)
-QUICKSTART_AD = [
-    "model.context=40",
-    "model.d_model=32",
-    "model.n_layers=2",
-    "model.n_heads=2",
-    # a briefly trained model imitates the noisy demonstrator best by sampling, not argmax
-    "model.action_selection=sample",
-    "train.batch_size=32",
-    "train.lr=1e-3",
-    "train.warmup_steps=50",
-    "train.checkpoint_every=500",
-    "train.log_every=50",
+def _curve_table(curves: dict[str, list[float]]) -> Table:
+    """The in-context learning curves (mean normalised return per episode) at a few episodes."""
+    table = Table(title="in-context learning: normalized return by episode (mean over goals)")
+    table.add_column("episode", justify="right")
+    for name in curves:
+        table.add_column(name, justify="right")
+    n = len(next(iter(curves.values())))
+    for e in sorted({1, 2, 5, 10, 20, 40, 60, 80, n}):
+        if e <= n:
+            table.add_row(str(e), *(f"{c[e - 1]:.2f}" for c in curves.values()))
+    return table
+
+
+#: the quickstart's DPT budget on top of the DarkRoom-v0 config (minutes on 2 cores)
+QUICKSTART_DPT = [
+    "train.checkpoint_every=1000",
+    "train.log_every=100",
 ]
 
 
@@ -646,6 +675,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_suite.add_argument(
         "--address", default=None, help="Ray cluster address (default: start a local one)"
     )
+    p_suite.add_argument(
+        "--tiny",
+        action="store_true",
+        help="run every job at the smallest size (smoke data, 20 updates): checks a suite "
+        "meant for a GPU cluster end to end on a CPU, into its own run directory and leaderboard",
+    )
     p_suite.add_argument("--no-progress", action="store_true")
     p_suite.set_defaults(func=cmd_run_suite)
 
@@ -672,9 +707,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_migrate.set_defaults(func=cmd_leaderboard_migrate)
 
     p_quick = sub.add_parser("quickstart", help="run the main job end to end on DarkRoom-v0")
-    p_quick.add_argument("--seeds", type=_positive_int, default=3)
+    p_quick.add_argument("--seeds", type=_positive_int, default=3, help="evaluation seeds")
     p_quick.add_argument(
-        "--ad-steps", type=_positive_int, default=1500, help="AD training steps (default 1500)"
+        "--runs", type=_positive_int, default=3, help="independent DPT training runs (default 3)"
+    )
+    p_quick.add_argument(
+        "--steps", type=_positive_int, default=1500, help="DPT updates per run (default 1500)"
     )
     p_quick.add_argument("--no-train", action="store_true", help="reference agents only")
     p_quick.set_defaults(func=cmd_quickstart)

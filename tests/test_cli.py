@@ -25,17 +25,20 @@ def test_tasks_show_prints_spec_and_docs(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_quickstart_evaluates_submits_and_renders(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["quickstart", "--ad-steps", "20"]) == 0
+    assert main(["quickstart", "--steps", "20", "--runs", "2"]) == 0
     out = capsys.readouterr().out
     assert "DarkRoom-v0\\_\\_online-v1" in out
-    rows = [line for line in out.splitlines() if line.startswith("| ") and " v1 |" in line]
+    assert "in-context learning: normalized return by episode" in out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and " v" in line]
     methods = [row.split("|")[2].strip() for row in rows]
     # sorted by the headline: the oracle (normalised 1) first, Q-learning above random
-    assert sorted(methods) == ["ad v1", "oracle v1", "qlearning v1", "random v1"]
+    assert sorted(methods) == ["dpt v2", "oracle v1", "qlearning v1", "random v1"]
     assert methods[0] == "oracle v1" and "| 1.000 [1.000, 1.000] |" in rows[0]
     assert methods.index("qlearning v1") < methods.index("random v1")
-    ad_row = rows[methods.index("ad v1")]
-    assert "DarkRoom-v0/ad-eps-v0/smoke-seed0" in ad_row and "quickstart budget" in ad_row
+    dpt_row = rows[methods.index("dpt v2")]
+    assert "DarkRoom-v0/uniform-rollin-v0/small-seed0" in dpt_row and "quickstart budget" in dpt_row
+    assert "| 2 ⚠ |" in dpt_row  # two training runs: flagged, with an interval
+    assert "actions sampled at temperature 0.5" in dpt_row
 
 
 def test_bad_id_is_one_line_and_nonzero() -> None:
@@ -51,13 +54,13 @@ def test_bad_id_is_one_line_and_nonzero() -> None:
 
 def test_data_generate_list_show_verify(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "generate", "DarkRoom-v0", "--variant", "ad-eps", "--seed", "4"]) == 0
-    assert "DarkRoom-v0/ad-eps-v0/smoke-seed4: 28,800 transitions" in capsys.readouterr().out
+    assert "DarkRoom-v0/ad-eps-v1/smoke-seed4: 28,800 transitions" in capsys.readouterr().out
     assert main(["data", "list"]) == 0
-    assert "DarkRoom-v0/ad-eps-v0/smoke-seed4" in capsys.readouterr().out
-    assert main(["data", "show", "DarkRoom-v0/ad-eps-v0"]) == 0
+    assert "DarkRoom-v0/ad-eps-v1/smoke-seed4" in capsys.readouterr().out
+    assert main(["data", "show", "DarkRoom-v0/ad-eps-v1"]) == 0
     out = capsys.readouterr().out
     assert "declared final (floor) return" in out and "return by episode index" in out
-    assert main(["data", "verify", "DarkRoom-v0/ad-eps-v0/smoke-seed4"]) == 0
+    assert main(["data", "verify", "DarkRoom-v0/ad-eps-v1/smoke-seed4"]) == 0
 
 
 @pytest.mark.parametrize(

@@ -66,8 +66,13 @@ class TransformerAgent:
         raise NotImplementedError
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """Choose actions from the head's output (its mode or a sample, per the config)."""
-        return self.head.act(self.logits(obs), self.cfg.action_selection, self.generator)
+        """Choose actions from the head's output: its mode, or a sample (a categorical head's
+        logits divided by the config's ``temperature``, where it has one), per the config."""
+        out = self.logits(obs)
+        temperature = float(getattr(self.cfg, "temperature", 1.0))
+        if self.head.kind == "categorical" and temperature != 1.0:
+            out = out / temperature
+        return self.head.act(out, self.cfg.action_selection, self.generator)
 
 
 A = TypeVar("A")

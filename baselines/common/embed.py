@@ -5,8 +5,11 @@
 * ``"interleaved"``: one token per part, ``s_0, a_0, r_0, s_1, ...`` (AD's original layout and
   Decision Transformer's), each part tagged with a learned type embedding.
 
-Discrete spaces use lookup tables (plus, optionally, a linear map of a grid cell's coordinates);
-continuous ones a linear map of the flattened value. Action tables carry one extra row,
+Discrete spaces use lookup tables, optionally with (or, ``table=False``, replaced by) a linear map
+of a grid cell's coordinates; continuous ones a linear map of the flattened value. A per-cell table
+learns a separate vector for every cell, so a cell that was never a goal in training keeps an
+untrained vector; coordinates make every cell an instance of one map, which is what lets a model
+generalise to held-out goal cells. Action tables carry one extra row,
 :attr:`SpaceEmbedding.none_index`, for "no previous action"; a continuous "none" is the zero
 vector (the middle of the action box).
 
@@ -59,6 +62,8 @@ class SpaceEmbedding(nn.Module):
         d_model: output width.
         with_none: add a "none" entry (discrete: an extra row; continuous: the zero vector).
         coords: on a square grid's cell indices, also embed the cell's ``(x, y)``.
+        table: discrete values get a lookup table (``False`` needs ``coords``: the cell is then
+            embedded by its coordinates alone).
         scale: how a continuous value is standardised: ``"stats"`` (observations: the
             ``mean``/``std`` buffers, identity until set) or ``"box"`` (actions: the box to
             ``[-1, 1]``).
@@ -74,14 +79,19 @@ class SpaceEmbedding(nn.Module):
         with_none: bool = False,
         coords: bool = False,
         scale: str = "stats",
+        table: bool = True,
     ) -> None:
         super().__init__()
         self.discrete = info["kind"] == "discrete"
         self.scale = scale
         self.side = 0
+        self.use_table = table
         if self.discrete:
+            if not table and not coords:
+                raise ValueError("a discrete embedding needs a table or coordinates (obs_coords)")
             self.none_index = int(info["n"])
-            self.table = nn.Embedding(int(info["n"]) + int(with_none), d_model)
+            if table:
+                self.table = nn.Embedding(int(info["n"]) + int(with_none), d_model)
             if coords:  # a square grid's cell x * side + y: also embed (x, y) linearly
                 side = math.isqrt(int(info["n"]))
                 if side * side != int(info["n"]):
@@ -112,11 +122,13 @@ class SpaceEmbedding(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``[B, T] (int) or [B, T, ...] (float) -> [B, T, d_model]``."""
         if self.discrete:
-            out = self.table(x.long())
+            out = self.table(x.long()) if self.use_table else None
             if self.side:
                 cell = x.long()
                 xy = torch.stack([cell // self.side, cell % self.side], dim=-1)
-                out = out + self.coords(xy.float() / max(self.side - 1, 1))
+                at = self.coords(xy.float() / max(self.side - 1, 1))
+                out = at if out is None else out + at
+            assert out is not None
             return out
         return self.linear(self.standardise(x))
 
@@ -131,6 +143,8 @@ class TransitionEmbedder(nn.Module):
         parts: how many type tags to learn (interleaved layouts and special tokens).
         coords: on a square grid's cell-index observations, also embed the cell's ``(x, y)``
             (DPT's Dark Room states are coordinates).
+        obs_table: observations get a per-value lookup table (``False`` with ``coords``: cells
+            are embedded by their coordinates alone).
     """
 
     def __init__(
@@ -140,10 +154,11 @@ class TransitionEmbedder(nn.Module):
         d_model: int,
         parts: int = 4,
         coords: bool = False,
+        obs_table: bool = True,
     ) -> None:
         super().__init__()
-        self.obs = SpaceEmbedding(obs_info, d_model, coords=coords)
-        self.next_obs = SpaceEmbedding(obs_info, d_model, coords=coords)
+        self.obs = SpaceEmbedding(obs_info, d_model, coords=coords, table=obs_table)
+        self.next_obs = SpaceEmbedding(obs_info, d_model, coords=coords, table=obs_table)
         self.action = SpaceEmbedding(act_info, d_model, with_none=True, scale="box")
         self.reward = nn.Linear(1, d_model)
         self.kind = nn.Embedding(parts, d_model)

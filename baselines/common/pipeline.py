@@ -86,6 +86,7 @@ def fit(
     loss_fn: LossFn,
     progress: bool = True,
     prepare: Callable[[Any, Dataset], dict[str, Any]] | None = None,
+    on_save: Callable[[int, nn.Module], None] | None = None,
 ) -> Path:
     """Train one baseline and write its checkpoint directory.
 
@@ -105,6 +106,8 @@ def fit(
         prepare: ``(model, dataset) -> facts`` run once before training, to set what the model
             takes from its data (a Decision Transformer's target return); the facts are
             recorded in ``checkpoint.json`` under ``data_facts``.
+        on_save: called with ``(step, model)`` after every checkpoint (see
+            :func:`baselines.common.trainer.train`).
     """
     spec = family(env_id)
     cfg: Any = build(config_cls, raw.get("model") or {}, "model")
@@ -149,6 +152,7 @@ def fit(
         tcfg,
         out,
         progress=progress,
+        on_save=on_save,
         tokens_per_batch=tcfg.batch_size * cfg.context,  # transitions per batch
     )
     return out

@@ -102,6 +102,7 @@ def train(
     out_dir: Path,
     progress: bool = True,
     tokens_per_batch: int | None = None,
+    on_save: Callable[[int, nn.Module], None] | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` and keep its state in ``out_dir``; resume if a run state is there.
 
@@ -113,6 +114,8 @@ def train(
         out_dir: holds ``model.pt`` (weights), ``train_state.pt`` and ``log.jsonl``.
         progress: show a progress bar.
         tokens_per_batch: transitions per batch, for the throughput shown.
+        on_save: called with ``(step, model)`` after every save (the model is left in
+            training mode afterwards), e.g. to evaluate it while it trains.
 
     Returns:
         The logged records (``step``, ``loss`` and the loss function's scalars), all of them
@@ -189,6 +192,9 @@ def train(
         bar.update(1)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             save()
+            if on_save is not None:
+                on_save(step, model)
+                model.train()
     bar.close()
     if done_here == 0 and not (out_dir / "model.pt").exists():
         save()

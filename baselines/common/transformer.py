@@ -138,8 +138,8 @@ class Block(nn.Module):
     def forward(
         self,
         x: Tensor,
-        cos: Tensor,
-        sin: Tensor,
+        cos: Tensor | None,
+        sin: Tensor | None,
         mask: Tensor | None,
         past: tuple[Tensor | None, Tensor | None],
     ) -> tuple[Tensor, Tensor, Tensor]:
@@ -147,7 +147,8 @@ class Block(nn.Module):
         b, t, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.n_heads, d // self.n_heads).unbind(2)
         q, k, v = (z.transpose(1, 2) for z in (q, k, v))
-        q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
+        if cos is not None and sin is not None:  # None: every token at position 0 (a set)
+            q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
         pk, pv = past
         if pk is not None and pv is not None:
             k, v = torch.cat([pk, k], dim=2), torch.cat([pv, v], dim=2)
@@ -224,8 +225,11 @@ class CausalTransformer(nn.Module):
         start = cache.position if cache is not None else 0
         if positions is None:
             positions = torch.arange(start, start + t, device=x.device)
-        cos, sin = rope_angles(positions, self.d_model // self.n_heads)
-        cos, sin = cos.to(x.device), sin.to(x.device)
+        cos: Tensor | None = None
+        sin: Tensor | None = None
+        if bool(positions.any()):  # at position 0 the rotation is the identity: skip it
+            cos, sin = rope_angles(positions, self.d_model // self.n_heads)
+            cos, sin = cos.to(x.device), sin.to(x.device)
         keep = None if self.window is None else self.window - 1
         n_past = len(cache) if cache is not None else 0
         if n_past and keep is not None:

@@ -244,6 +244,26 @@ class Dataset:
             out["rows"] = first[:, None] + np.arange(length, dtype=np.int64)
         return out
 
+    def sample_rows(self, histories: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """One transition drawn uniformly from each of the given learning histories.
+
+        DPT's query: from a history of independent uniform-state transitions (the
+        ``uniform-rollin`` variant) it is a uniformly drawn state of that task, with its label.
+
+        Args:
+            histories: history indices ``[n]``.
+            rng: the sampling generator.
+
+        Returns:
+            Every per-step array as ``[n, ...]``, plus ``optimal_actions`` where stored.
+        """
+        hist = np.asarray(histories, dtype=np.int64).reshape(-1)
+        if ((hist < 0) | (hist >= self.num_histories)).any():
+            raise DatasetError(f"history indices must lie below {self.num_histories}")
+        start, end = self.history_bounds()
+        rows = start[hist] + rng.integers(0, end[hist] - start[hist])
+        return {k: v[:, 0] for k, v in self._read_rows(rows, 1).items()}
+
     def returns_to_go(self) -> np.ndarray:
         """Undiscounted return from every step to the end of its episode, float32 ``[N]``."""
         rewards = np.asarray(self.arrays["rewards"], dtype=np.float64)

@@ -71,6 +71,11 @@ class Scale:
 #: ``paper`` sizes follow the published datasets; docs/datasets.md gives each one's source.
 SCALES: dict[tuple[str, str], Scale] = {
     ("grid", "smoke"): Scale(tasks=6, histories=4, episodes=60, train_episodes=60),
+    # every train task with one short history (the quickstart's DPT data: 260k transitions)
+    ("grid", "small"): Scale(tasks=None, histories=1, episodes=200, train_episodes=200),
+    # DICP / tommyma3 AD: many short learning histories per goal (PPO, 100 streams x 50
+    # episodes); here 50 tabular learners x 100 episodes on every train goal
+    ("grid", "streams"): Scale(tasks=None, histories=50, episodes=100),
     ("bandit", "smoke"): Scale(tasks=24, histories=2, episodes=1),
     # prompts for offline-prompt-v1: one history of one episode on every test task
     ("grid", "prompt"): Scale(
@@ -104,6 +109,8 @@ SCALES: dict[tuple[str, str], Scale] = {
     ("metaworld", "prompt"): Scale(tasks=None, histories=1, episodes=1, split="test"),
     # our choice: 50 train goals x 4 histories x 100 episodes (2M steps, ~10 min on 2 cores)
     ("metaworld", "paper"): Scale(tasks=None, histories=4, episodes=100),
+    # our choice for AD on Key-to-Door: 400 train layouts x 10 tabular learners x 100 episodes
+    ("KeyToDoor-v0", "streams"): Scale(tasks=400, histories=10, episodes=100),
     # AD-epsilon Key-to-Door: 1000 train layouts, one history of 2000 episodes each
     ("KeyToDoor-v0", "paper"): Scale(tasks=1000, histories=1, episodes=2000, train_episodes=2000),
 }
@@ -152,7 +159,12 @@ _Q = (
 )
 _THOMPSON = ("thompson", {"prior_mean": 0.5, "prior_var": 1.0})
 _CEM = ("cem", {"population": 6, "elite": 2, "init_std": 1.0, "min_std": 0.02})
-_EPS = ("noisy-oracle", {"eps_start": 1.0, "eps_floor": 0.5, "decay_fraction": 0.9})
+# AD-epsilon (dark_room/generate_trajectories.py): eps falls by 1 / (0.9 * steps) per step, as if
+# to 0 at 90% of the history, clamped at the floor 1 - max_perf (0.5 for its 0.4-performance data)
+_EPS = (
+    "noisy-oracle",
+    {"eps_start": 1.0, "eps_floor": 0.5, "decay_fraction": 0.9, "eps_end": 0.0},
+)
 # Gaussian noise 5x the half-width of the action box at eps = 1: the floor eps = 0.5 gives 42% of
 # the oracle's normalised return on PointRobot's train goals (AD-epsilon's demonstrator: 40%)
 _EPS_CONTINUOUS = ("noisy-oracle", {**_EPS[1], "noise_scale": 5.0})
@@ -188,8 +200,9 @@ VARIANTS: dict[str, Variant] = {
         ),
         Variant(
             "ad-eps",
-            0,
-            "noise distillation: oracle with eps-random actions, eps 1 -> floor over 90%",
+            1,
+            "noise distillation: oracle with eps-random actions, eps falling per step as "
+            "AD-epsilon's (1 -> 0 over 90%, clamped at the floor 0.5)",
             "AD-epsilon (Zisman et al., 2023)",
             {"grid": _EPS, "bandit": _EPS, "point": _EPS_CONTINUOUS, "metaworld": _EPS_MW},
         ),
@@ -217,6 +230,13 @@ VARIANTS: dict[str, Variant] = {
             "uniform-random rollouts from the start state",
             "the uniform-random baseline policy (DPT's DarkRoom data is `uniform-rollin`)",
             {k: ("random", {}) for k in ("grid", "bandit", "point", "metaworld", "mujoco")},
+        ),
+        Variant(
+            "dirichlet-mix",
+            0,
+            "i.i.d. pulls from a per-history mixture of Dirichlet(1) arm probabilities and one arm",
+            "DPT (Lee et al., 2023) bandit pretraining contexts (collect_data.py rollin_bandit)",
+            {"bandit": ("dirichlet-mix", {})},
         ),
         Variant(
             "uniform-rollin",

@@ -140,8 +140,10 @@ class NoisyOracle(Learner):
     the oracle's. Continuous actions: the oracle's action plus Gaussian noise whose standard
     deviation is ``eps(progress) * noise_scale`` times the half-width of the action box, clipped
     to the box.
-    ``eps`` decays linearly from ``eps_start`` to ``eps_floor`` over the first ``decay_fraction``
-    of the history and stays at the floor afterwards.
+    ``eps`` falls linearly with every step, from ``eps_start`` toward ``eps_end`` over the first
+    ``decay_fraction`` of the history, and never below ``eps_floor``. AD-epsilon's Dark Room code
+    aims at ``eps_end = 0`` and clamps at its floor (so with floor 0.5 it reaches the floor at 45%
+    of the history and averages 0.6125); ``eps_end=None`` aims at the floor itself.
     """
 
     def __init__(
@@ -152,15 +154,17 @@ class NoisyOracle(Learner):
         eps_floor: float = 0.0,
         decay_fraction: float = 0.9,
         noise_scale: float = 1.0,
+        eps_end: float | None = None,
     ) -> None:
         super().__init__(ctx, rng)
         self.eps_start, self.eps_floor, self.decay_fraction = eps_start, eps_floor, decay_fraction
+        self.eps_end = eps_floor if eps_end is None else eps_end
         self.noise_scale = noise_scale
 
     def epsilon(self, progress: float | np.ndarray) -> Any:
-        """The noise probability at ``progress`` through the history."""
+        """The noise probability at ``progress`` (the fraction of the history's steps taken)."""
         frac = np.minimum(np.asarray(progress) / self.decay_fraction, 1.0)
-        return self.eps_start + (self.eps_floor - self.eps_start) * frac
+        return np.maximum(self.eps_start + (self.eps_end - self.eps_start) * frac, self.eps_floor)
 
     def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
         """The oracle's action, replaced by a uniform one with probability ``eps`` (discrete)
@@ -479,6 +483,32 @@ def _argmax_random(score: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 #: what produced a history, as stored in a dataset's ``history_kind`` array
+class DirichletMixLearner(Learner):
+    """DPT's bandit pretraining contexts: every history pulls arms i.i.d. from its own
+    distribution ``(1 - c) * Dirichlet(1) + c * one-hot(a random arm)``, with the concentration
+    ``c`` drawn per history from ``levels`` (DPT: 0, 0.1, ..., 1). The histories cover everything
+    from near-uniform exploration to always pulling one arm, so the model sees contexts of every
+    kind an online learner produces. It does not learn."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        rng: np.random.Generator,
+        levels: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+    ) -> None:
+        super().__init__(ctx, rng)
+        b, k = ctx.num_envs, ctx.num_actions
+        c = rng.choice(np.asarray(levels, dtype=np.float64), size=b)[:, None]
+        one_hot = np.eye(k)[rng.integers(k, size=b)]
+        self.probs = (1.0 - c) * rng.dirichlet(np.ones(k), size=b) + c * one_hot
+        self.cdf = np.cumsum(self.probs, axis=1)
+
+    def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
+        """An arm drawn from each history's own distribution."""
+        u = self.rng.random((self.ctx.num_envs, 1)) * self.cdf[:, -1:]
+        return np.minimum((self.cdf < u).sum(axis=1), self.ctx.num_actions - 1)
+
+
 HISTORY_KINDS = {0: "learner", 1: "random", 2: "medium", 3: "expert"}
 
 LEARNERS: dict[str, type[Learner]] = {
@@ -491,6 +521,7 @@ LEARNERS: dict[str, type[Learner]] = {
     "q-learning": QLearner,
     "ucb": UCBLearner,
     "thompson": ThompsonLearner,
+    "dirichlet-mix": DirichletMixLearner,
 }
 
 

@@ -104,7 +104,7 @@ def parse_id(dataset_id: str) -> DatasetRef:
     if match is None:
         raise UnknownIdError(
             f"malformed dataset id {dataset_id!r}; expected <Family>-v<N>/<variant>-v<N>"
-            "[/<scale>-seed<S>], e.g. DarkRoom-v0/ad-eps-v0/smoke-seed0"
+            "[/<scale>-seed<S>], e.g. DarkRoom-v0/ad-eps-v1/smoke-seed0"
         )
     return DatasetRef(match["family"], match["variant"], match["inst"])
 

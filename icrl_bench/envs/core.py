@@ -69,6 +69,14 @@ class BatchedCore(ABC):
     single_action_space: gym.Space[Any]
 
     # -- task space --------------------------------------------------------------------------
+    def optimal_action_mask(
+        self, tasks: Sequence[Task], observations: np.ndarray
+    ) -> np.ndarray | None:
+        """Every optimal action at each ``(task, observation)`` pair, ``[N, actions]`` bool, where
+        the observation determines the state and the family can enumerate them; else ``None``
+        (DPT then learns from the one stored label). The default: ``None``."""
+        return None
+
     @abstractmethod
     def all_tasks(self) -> tuple[Task, ...] | None:
         """Every task of a finite family in canonical order, or None for a continuous one."""

@@ -169,6 +169,27 @@ class DarkRoomCore(_GridCore):
         meaning = _toward(self.pos, self.goal)
         return self._action_for(meaning)
 
+    def optimal_action_mask(self, tasks: Sequence[Task], observations: np.ndarray) -> np.ndarray:
+        """Every shortest-path action from each observed cell to its task's goal (a no-op on the
+        goal itself), ``[N, 5]`` bool: one or two actions per cell. The oracle takes the first
+        of them (x before y); DPT's labels can take them all (``label="all-optimal"``)."""
+        obs = np.asarray(observations, dtype=np.int64).reshape(-1)
+        pos = np.stack(np.divmod(obs, self.size), axis=1)  # [N, 2]
+        goal = self._goals(tasks)
+        nxt = np.clip(pos[:, None, :] + MOVES[None], 0, self.size - 1)  # [N, meanings, 2]
+        before = _manhattan(pos, goal)[:, None]
+        closer = _manhattan(nxt, goal[:, None, :]) < before
+        closer[:, NOOP] = before[:, 0] == 0
+        return self._mask_for(tasks, closer)
+
+    def _goals(self, tasks: Sequence[Task]) -> np.ndarray:
+        """``[N, 2]`` goal cells of the tasks."""
+        return np.array([t.goal for t in tasks], dtype=np.int64).reshape(-1, 2)  # type: ignore[attr-defined]
+
+    def _mask_for(self, tasks: Sequence[Task], by_meaning: np.ndarray) -> np.ndarray:
+        """A mask over move meanings as a mask over actions (identity unless permuted)."""
+        return by_meaning
+
     def oracle_return(self, goals: np.ndarray) -> np.ndarray:
         """Closed form: ``H + 1 - max(d, 1)`` (dense) or ``[max(d, 1) <= H]`` (sparse).
 
@@ -235,6 +256,14 @@ class DarkRoomPermutedCore(DarkRoomCore):
 
     def _write_tasks(self, idx: np.ndarray, tasks: Sequence[Task]) -> None:
         self.meaning[idx] = [t.permutation for t in tasks]  # type: ignore[attr-defined]
+
+    def _goals(self, tasks: Sequence[Task]) -> np.ndarray:
+        return np.tile(self.fixed_goal, (len(tasks), 1))
+
+    def _mask_for(self, tasks: Sequence[Task], by_meaning: np.ndarray) -> np.ndarray:
+        """Action ``a`` performs meaning ``p[a]``: its mask entry is that meaning's."""
+        perm = np.array([t.permutation for t in tasks], dtype=np.int64)  # type: ignore[attr-defined]
+        return np.take_along_axis(by_meaning, perm, axis=1)
 
     def reference_returns(self, tasks: Sequence[Task]) -> dict[str, np.ndarray]:
         """Permuting actions changes neither the oracle's nor the random policy's return."""

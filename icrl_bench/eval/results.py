@@ -310,6 +310,8 @@ def build_result(
     if runs is not None and len(runs) != len(evaluations):
         raise ValueError(f"{len(evaluations)} evaluations but {len(runs)} training runs")
     first = evaluations[0]
+    if any(e.split != "test" for e in evaluations):
+        raise ValueError("results files hold evaluations on the test split only")
     for other in evaluations[1:]:
         same = (other.env_id, other.protocol, list(other.seeds))
         if same != (first.env_id, first.protocol, list(first.seeds)):

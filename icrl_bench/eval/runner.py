@@ -43,6 +43,7 @@ class EvalResult:
         success: families that define success: ``[seeds, tasks, episodes]`` of 0/1.
         prompt_dataset: the dataset id the prompts came from (prompted protocols).
         prompt_sha256: those datasets' content hashes.
+        split: the tasks' split (``"test"``; ``"train"`` only for diagnostics).
     """
 
     env_id: str
@@ -54,6 +55,7 @@ class EvalResult:
     success: np.ndarray | None = None
     prompt_dataset: list[str] = field(default_factory=list)
     prompt_sha256: list[str] = field(default_factory=list)
+    split: str = "test"
 
     def metrics(self, seeds_are_runs: bool = False) -> dict[str, Any]:
         """Every metric of this evaluation as one result, exactly as the leaderboard computes it
@@ -68,7 +70,9 @@ class EvalResult:
         """
         from icrl_bench.eval.scoring import score  # imports rliable: only when scores are asked
 
-        return score(self.env_id, self.returns, self.actions, self.success, seeds_are_runs)
+        return score(
+            self.env_id, self.returns, self.actions, self.success, seeds_are_runs, self.split
+        )
 
 
 def _env_seeds(seed: int, n: int) -> list[int]:
@@ -96,6 +100,7 @@ def evaluate(
     protocol: str = "online-v1",
     seeds: Sequence[int] = (0, 1, 2),
     episodes: int | None = None,
+    split: str = "test",
 ) -> EvalResult:
     """Evaluate ``agent`` on every test task of ``env_id`` under a protocol.
 
@@ -107,6 +112,9 @@ def evaluate(
             its envs' randomness; the agent's own stream is seeded from the whole list
             (:func:`agent_seed`), so the same list always gives the same returns.
         episodes: override E (for smoke tests; leaderboard submissions need the protocol's E).
+        split: ``"test"`` (every protocol's split), or ``"train"`` for a diagnostic of how a
+            model does on the tasks it was trained on (``EvalResult.split`` records it; the
+            leaderboard refuses such results).
 
     Returns:
         The raw returns (and regret or success where the family defines them).
@@ -115,14 +123,20 @@ def evaluate(
     proto = _protocols.protocol(protocol)
     st = setting(spec.name, protocol)
     n_episodes = int(episodes or st.episodes)
-    test = list(tasks(spec.name).test)
+    if split not in ("test", "train"):
+        raise ValueError(f"split must be 'test' or 'train', got {split!r}")
+    dist = tasks(spec.name)
+    test = list(dist.test if split == "test" else dist.train)
     bandit = "Bandit" in spec.name
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("evaluate needs at least one seed")
+    if split == "train" and proto.prompted:
+        raise ValueError("prompted protocols take their prompts from the test split")
     out = EvalResult(
         env_id=spec.env_id,
         protocol=proto.id,
+        split=split,
         seeds=seeds,
         returns=np.zeros((len(seeds), len(test), n_episodes)),
         regret=np.zeros((len(seeds), len(test), spec.horizon)) if bandit else None,

@@ -30,10 +30,11 @@ def success_source(env_id: str) -> str | None:
     return "info" if spec.kind == "metaworld" else None
 
 
-def _references(env_id: str) -> dict[str, np.ndarray]:
-    """The test split's random and oracle references, or a clear error where the oracle (a
-    locomotion family's SAC expert) is not trained yet."""
-    ref = reference_returns(env_id)
+def _references(env_id: str, split: str = "test") -> dict[str, np.ndarray]:
+    """A split's random and oracle references (the test split's unless a diagnostic asks for
+    the train split's), or a clear error where the oracle (a locomotion family's SAC expert) is
+    not trained yet."""
+    ref = reference_returns(env_id, split)
     if "oracle" not in ref:
         from icrl_bench.envs.references import missing_expert
 
@@ -60,10 +61,11 @@ def is_bandit(env_id: str) -> bool:
     return family(env_id).headline == "regret"
 
 
-def arm_means(env_id: str) -> np.ndarray:
-    """Mean reward of every arm of every test task, ``[tasks, arms]``."""
+def arm_means(env_id: str, split: str = "test") -> np.ndarray:
+    """Mean reward of every arm of every task of a split (test by default), ``[tasks, arms]``."""
     spec = family(env_id)
-    return np.asarray(spec.core().mean_rewards(tasks(spec.name).test))  # type: ignore[attr-defined]
+    chosen = getattr(tasks(spec.name), split)
+    return np.asarray(spec.core().mean_rewards(chosen))  # type: ignore[attr-defined]
 
 
 def reward_std_bound(env_id: str) -> float:
@@ -72,12 +74,15 @@ def reward_std_bound(env_id: str) -> float:
     return float(getattr(core, "noise_std", 0.5))  # Bernoulli: sqrt(p(1-p)) <= 0.5
 
 
-def bandit_scores(env_id: str, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def bandit_scores(
+    env_id: str, actions: np.ndarray, split: str = "test"
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-step regret and expected trial return of the pulled arms.
 
     Args:
         actions: ``[..., tasks, horizon]`` arms (``[seeds, tasks, horizon]`` or
             ``[runs, seeds, tasks, horizon]``).
+        split: the tasks' split (test, unless a diagnostic scores the train split).
 
     Returns:
         Regret shaped as ``actions``, and the expected trial return ``[..., tasks, 1]``.
@@ -85,7 +90,7 @@ def bandit_scores(env_id: str, actions: np.ndarray) -> tuple[np.ndarray, np.ndar
     Raises:
         ValueError: an arm index is out of range or the shape does not match the test split.
     """
-    means = arm_means(env_id)
+    means = arm_means(env_id, split)
     actions = np.asarray(actions)
     if actions.ndim < 3 or actions.shape[-2] != means.shape[0]:
         raise ValueError(f"expected [seeds, {means.shape[0]}, horizon] arms")
@@ -103,6 +108,7 @@ def score(
     actions: np.ndarray | None = None,
     success: np.ndarray | None = None,
     seeds_are_runs: bool = False,
+    split: str = "test",
 ) -> dict[str, Any]:
     """Every metric of one result (see :func:`icrl_bench.eval.metrics.summarize`).
 
@@ -114,17 +120,19 @@ def score(
         success: 0/1 shaped as ``returns``, where the family defines success.
         seeds_are_runs: the evaluation seeds are the runs (a reference agent, which is not
             trained); otherwise they are averaged within each training run.
+        split: the tasks' split: ``"test"``, or ``"train"`` for a diagnostic (normalised with
+            the train tasks' references).
     """
     from icrl_bench.eval import metrics  # rliable is heavy: imported when scores are asked
 
-    ref = _references(env_id)
+    ref = _references(env_id, split)
     returns = with_runs_axis(returns)
     actions, success = with_runs_axis(actions), with_runs_axis(success)
     regret = None
     if is_bandit(env_id):
         if actions is None:
             raise ValueError(f"{family(env_id).name} is scored from the pulled arms (actions)")
-        regret, returns = bandit_scores(env_id, actions)
+        regret, returns = bandit_scores(env_id, actions, split)
     return metrics.summarize(
         returns, ref["random"], ref["oracle"], regret, success, seeds_are_runs=seeds_are_runs
     )

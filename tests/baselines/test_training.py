@@ -198,6 +198,10 @@ def test_checkpoint_results_are_accepted_by_submit(
     track, row = submit(out, tmp_path / "lb")
     assert track == "DarkRoom-v0__online-v1" and row["dataset"] == datasets["ad-eps"]
     assert row["runs"] == "1"
+    # how the agent chose its actions is in the result's config and in the row's notes
+    model = doc["config"]["model"]
+    expected = {"argmax": "actions argmax", "sample": "actions sampled at temperature"}
+    assert expected[model["action_selection"]] in row["notes"]
     # the same checkpoint under the prompted protocol, DPT-style offline use of a dataset
     dpt = tmp_path / "dpt"
     _train("dpt", DARKROOM, datasets["ad-eps"], dpt)
@@ -254,7 +258,7 @@ def test_training_runs_evaluate_into_one_result(
     for extra, message in [
         (other / "dpt", "method dpt v1, not ad v1"),
         (other / "lr", "config that differs in more than its training seed"),
-        (other / "data", "dataset DarkRoom-v0/ad-eps-v0/smoke-seed1, not"),
+        (other / "data", "dataset DarkRoom-v0/ad-eps-v1/smoke-seed1, not"),
         (other / "seed0", "training seed 0 repeats"),
     ]:
         assert main([*ev, "--agent", str(runs[0]), str(extra)]) == 2

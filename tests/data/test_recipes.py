@@ -63,18 +63,24 @@ def test_key_to_door_q_learning_improves() -> None:
     assert curve[-6:].mean() > curve[:6].mean() + 0.5
 
 
-def test_ad_eps_noise_follows_the_schedule_and_reaches_the_floor() -> None:
+def test_ad_eps_noise_follows_ad_epsilons_schedule_and_reaches_the_floor() -> None:
+    """AD-epsilon's formula: eps falls by 1 / (0.9 * steps) per step (as if to 0 at 90% of the
+    history) and is clamped at the floor, 0.5: the floor is reached at 45%, the mean is 0.6125."""
     ds = data.load(data.generate("DarkRoom-v0", "ad-eps", "smoke"))
     recipe = ds.manifest["recipe"]
     params = recipe["learner_params"]
+    assert recipe["variant"] == "ad-eps-v1"
+    assert (params["eps_start"], params["eps_end"], params["eps_floor"]) == (1.0, 0.0, 0.5)
+    assert params["decay_fraction"] == 0.9
     a = {k: np.asarray(v) for k, v in ds.arrays.items()}
     horizon = ds.manifest["horizon"]
     episodes = recipe["episodes_per_history"]
-    progress = (a["episode_index"] * horizon + a["step_index"]) / (episodes * horizon)
+    step = a["episode_index"] * horizon + a["step_index"]
+    progress = step / (episodes * horizon)
     non_oracle = a["actions"] != a["optimal_actions"]
-    eps = params["eps_start"] + (params["eps_floor"] - params["eps_start"]) * np.minimum(
-        progress / params["decay_fraction"], 1.0
-    )
+    eps_diff = 1.0 / (0.9 * episodes * horizon)  # AD-epsilon's eps_diff, per step
+    eps = np.maximum(0.5, 1.0 - eps_diff * step)
+    assert abs(eps.mean() - 0.6125) < 0.01
     expected = eps * 4 / 5  # a uniform action equals the oracle's with probability 1/5
     for lo in np.arange(0.0, 1.0, 0.1):
         sel = (progress >= lo) & (progress < lo + 0.1)
@@ -86,6 +92,8 @@ def test_ad_eps_noise_follows_the_schedule_and_reaches_the_floor() -> None:
     assert abs(final - declared) < 0.15 * declared, (final, declared)
     oracle = np.mean(ds.manifest["reference_returns"]["oracle"])
     assert 0.3 < declared / oracle < 0.5  # the default floor gives about 40% of optimal
+    # the overall noise is AD-epsilon's mean epsilon
+    assert abs(non_oracle.mean() - 0.6125 * 4 / 5) < 0.02
 
 
 def test_noisy_mix_holds_the_declared_share_of_random_histories() -> None:
