@@ -64,6 +64,7 @@ VERSION = "2"
 #: evaluated with (filled in when such a checkpoint is loaded)
 LEGACY: dict[str, Any] = {
     "query": "window",
+    "query_every": 1,
     "shuffle": False,
     "label": "stored",
     "positions": "rope",
@@ -108,6 +109,11 @@ class Config:
             states; version 1).
         shuffle: present each training context in a random order (the reference permutes
             its i.i.d. contexts).
+        query_every: read the query after every ``query_every``-th context size (and the full
+            context) instead of after every one: ``1`` is the reference's loss over all
+            ``N + 1`` prefixes, in ``2N + 1`` tokens; ``k`` trains ``N / k + 1`` of them in
+            ``N + N / k + 1`` tokens, nearly halving a step's cost, while the prefixes it skips
+            differ from their neighbours by one transition.
         label: the query's target: ``"stored"`` (the dataset's one optimal action, the
             reference's one-hot label) or ``"all-optimal"`` (a uniform distribution over every
             optimal action at the query state, computed from the task by the family's core
@@ -137,6 +143,7 @@ class Config:
     obs_table: bool = True
     query: str = "history"
     shuffle: bool = True
+    query_every: int = 1
     label: str = "all-optimal"
     positions: str = "none"
     eval_context: str = "episodes"
@@ -147,6 +154,8 @@ class Config:
         check_action_settings(self.action_head, self.action_selection)
         if self.context < 1:
             raise ValueError("context must be at least 1")
+        if self.query_every < 1:
+            raise ValueError("query_every must be at least 1")
         if self.label not in ("stored", "all-optimal"):
             raise ValueError(f"label must be 'stored' or 'all-optimal', got {self.label!r}")
         if self.query not in QUERIES:
@@ -165,15 +174,27 @@ class Config:
             raise ValueError("episode_noise must be at least 0")
 
 
-def query_mask(n: int, device: torch.device | None = None) -> Tensor:
-    """Attention mask ``[2n+1, 2n+1]`` of ``c_1..c_n, q_0..q_n`` (True attends): context causal,
-    query ``q_j`` sees ``c_1..c_j`` and itself."""
-    size = 2 * n + 1
-    mask = torch.zeros(size, size, dtype=torch.bool, device=device)
+def prefix_sizes(n: int, every: int) -> list[int]:
+    """The context sizes a training sequence reads a query after: ``0, every, 2 * every, ...``
+    and always ``n`` (``every=1``: all ``n + 1`` of them, as the reference)."""
+    sizes = list(range(0, n + 1, every))
+    return sizes if sizes[-1] == n else [*sizes, n]
+
+
+def query_mask(
+    n: int, device: torch.device | None = None, sizes: list[int] | None = None
+) -> Tensor:
+    """Attention mask ``[n+m, n+m]`` of ``c_1..c_n, q_1..q_m`` (True attends): context causal,
+    query ``q_i`` sees the first ``sizes[i]`` context tokens and itself (default sizes
+    ``0..n``: the ``2n+1`` tokens of every prefix)."""
+    sizes = list(range(n + 1)) if sizes is None else sizes
+    m = len(sizes)
+    mask = torch.zeros(n + m, n + m, dtype=torch.bool, device=device)
     mask[:n, :n] = torch.ones(n, n, dtype=torch.bool, device=device).tril()
-    j = torch.arange(n + 1, device=device)
-    mask[n + j, n + j] = True
-    mask[n:, :n] = torch.arange(n, device=device)[None, :] < j[:, None]
+    i = torch.arange(m, device=device)
+    mask[n + i, n + i] = True
+    size = torch.as_tensor(sizes, device=device)
+    mask[n:, :n] = torch.arange(n, device=device)[None, :] < size[:, None]
     return mask
 
 
@@ -231,21 +252,21 @@ class DPTModel(nn.Module):
         return None
 
     def forward(self, batch: Batch) -> Tensor:
-        """Training forward: the head's output ``[B, N + 1, out]`` for the query after 0..N
-        context transitions."""
+        """Training forward: the head's output ``[B, M, out]`` for the query after each context
+        size of :func:`prefix_sizes` (``M = N + 1`` with ``query_every=1``)."""
         obs = batch["observations"]
         b, n = obs.shape[:2]
         ctx = self.context_tokens(
             obs, batch["actions"], batch["rewards"], batch["next_observations"]
         )
-        q = self.query_tokens(batch["query"][:, None]).expand(b, n + 1, -1)
+        sizes = prefix_sizes(n, self.cfg.query_every)
+        q = self.query_tokens(batch["query"][:, None]).expand(b, len(sizes), -1)
         if self.cfg.positions == "none":
-            positions = torch.zeros(2 * n + 1, dtype=torch.long, device=obs.device)
+            positions = torch.zeros(n + len(sizes), dtype=torch.long, device=obs.device)
         else:
-            positions = torch.cat([torch.arange(n), torch.arange(n + 1)]).to(obs.device)
-        h = self.core(
-            torch.cat([ctx, q], dim=1), attn_mask=query_mask(n, obs.device), positions=positions
-        )
+            positions = torch.cat([torch.arange(n), torch.as_tensor(sizes)]).to(obs.device)
+        mask = query_mask(n, obs.device, sizes)
+        h = self.core(torch.cat([ctx, q], dim=1), attn_mask=mask, positions=positions)
         return self.head(h[:, n:])
 
 

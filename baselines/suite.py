@@ -185,16 +185,19 @@ TINY_TRAIN = [
 
 
 def tiny(doc: dict[str, Any]) -> dict[str, Any]:
-    """A suite at the smallest size that still runs every job: smoke-scale datasets (without the
-    suite's recipe overrides), each config's smoke section, then :data:`TINY_TRAIN` on top of the
-    suite's overrides, and the suite's leaderboard in its run directory. For checking a suite
+    """A suite at the smallest size that still runs every training, evaluation and submission
+    job: smoke-scale datasets (without the suite's recipe overrides), each config's smoke
+    section, then :data:`TINY_TRAIN` on top of the suite's overrides, three evaluation seeds, no
+    reference agents, and the suite's leaderboard in its run directory. For checking a suite
     meant for a GPU cluster end to end on a CPU."""
-    out = {**doc, "smoke": True, "submit_to": "run-dir"}
+    out = {**doc, "smoke": True, "submit_to": "run-dir", "reference_agents": []}
+    drop = ("scale", "scales", "data_set", "data_sets", "reference_agents")
     out["families"] = {
-        name: {k: v for k, v in (fam or {}).items() if k not in ("scale", "data_set")}
-        | {"scale": "smoke"}
+        name: {k: v for k, v in (fam or {}).items() if k not in drop}
+        | {"scale": "smoke", "reference_agents": []}
         for name, fam in doc["families"].items()
     }
+    out["eval_seeds"] = list(doc.get("eval_seeds", [0, 1, 2]))[:3]  # the protocols' minimum
     out["tiny_overrides"] = TINY_TRAIN  # applied after every other override
     out["resources"] = {"train": {"cpus": 1}, "evaluate": {"cpus": 1}}
     out["notes"] = f"{doc.get('notes') or doc.get('name', 'suite')} (tiny check run)"

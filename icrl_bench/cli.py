@@ -517,8 +517,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
             ) from None
         dataset = data.generate("DarkRoom-v0", "uniform-rollin", "small", seed=0)
         out.print(
-            f"dataset {dataset}; training DPT: {args.runs} independent runs of {args.steps} "
-            "updates"
+            f"dataset {dataset}; training DPT: {args.runs} independent runs of {args.steps} updates"
         )
         runs = []
         for seed in range(args.runs):

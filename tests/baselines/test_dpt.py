@@ -193,3 +193,27 @@ def test_episode_noise_is_drawn_per_episode(tmp_path: Path) -> None:
                   np.array([True, False]))  # fmt: skip
     assert agent.bias is not None
     assert not torch.equal(agent.bias[0], bias[0]) and torch.equal(agent.bias[1], bias[1])
+
+
+@pytest.mark.parametrize("positions", ["none", "rope"])
+def test_reading_fewer_prefixes_gives_the_same_outputs(positions: str) -> None:
+    """``query_every=k`` reads the query after every k-th prefix: exactly the outputs the full
+    layout gives for those prefixes (queries see only their prefix and themselves)."""
+    torch.manual_seed(0)
+    cfg = Config(context=12, d_model=16, n_layers=2, obs_coords=True, positions=positions)
+    model = DPTModel(cfg, GRID, ACTIONS).eval()
+    rng = np.random.default_rng(0)
+    obs, act, rew = _steps(3, 12, rng)
+    batch = {
+        "observations": torch.as_tensor(obs),
+        "actions": torch.as_tensor(act),
+        "rewards": torch.as_tensor(rew, dtype=torch.float32),
+        "next_observations": torch.as_tensor(obs),
+        "query": torch.as_tensor(rng.integers(81, size=3)),
+    }
+    with torch.no_grad():
+        full = model(batch)
+        model.cfg.query_every = 5
+        sparse = model(batch)
+    assert full.shape[1] == 13 and sparse.shape[1] == 4  # prefixes 0, 5, 10, 12
+    assert torch.allclose(sparse, full[:, [0, 5, 10, 12]], atol=1e-5)

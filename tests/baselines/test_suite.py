@@ -17,6 +17,7 @@ import yaml
 
 from baselines.suite import expand, read_state, read_suite, run_suite
 from icrl_bench.cli import main
+from icrl_bench.leaderboard import read_result, read_track, validate
 
 
 def _results(run_dir: Path) -> dict[str, dict]:
@@ -234,3 +235,37 @@ def test_local_workers_die_with_a_killed_runner() -> None:
     while _alive(worker) and time.time() < deadline:
         time.sleep(0.1)
     assert not _alive(worker), "a pool worker outlived its killed runner"
+
+
+def test_gpu_reproduction_script_runs_tiny_on_cpu(tmp_path: Path) -> None:
+    """``bench/reproduce_gpu.sh --tiny`` runs all three GPU reproduction suites end to end at
+    the smallest size: three training runs per method, one submittable result per (method,
+    track), each on the run directory's leaderboard."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "ICRL_BENCH_HOME": str(tmp_path / "home")}
+    proc = subprocess.run(
+        ["bash", str(root / "bench" / "reproduce_gpu.sh"), "--tiny", "--workers", "2",
+         "--no-progress"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    suites = tmp_path / "home" / "suites"
+    expected = {
+        "reproduce-ad-eps-tiny": ["DarkRoom-v0__online-v1"],
+        "reproduce-dpt-tiny": [
+            "DarkRoom10x10-v0__offline-prompt-v2",
+            "DarkRoom10x10-v0__online-v1",
+            "GaussianBandit-v0__online-v1",
+        ],
+        "reproduce-dicp-tiny": ["DarkRoom-v0__online-v1", "KeyToDoor-v0__online-v1"],
+    }
+    for suite, tracks in expected.items():
+        board = suites / suite / "leaderboards"
+        for track in tracks:
+            rows = read_track(board / f"{track}.csv")
+            assert [r["runs"] for r in rows] == ["3"], (suite, track)
+            assert "tiny check run" in rows[0]["notes"]
+        results = sorted((suites / suite / "results").glob("*.json"))
+        assert len(results) == len(tracks)
+        for path in results:
+            validate(read_result(path))  # ready to submit
