@@ -350,7 +350,10 @@ def dpt_loss(model: nn.Module, batch: Batch) -> tuple[Tensor, Mapping[str, float
     base, scalars = dpt.loss_fn(model, batch)
     n = batch["observations"].shape[1]
     device = batch["observations"].device
-    pool = torch.zeros(batch["observations"].shape[0], 2 * n + 1, dtype=torch.bool, device=device)
+    cfg = model.cfg
+    assert isinstance(cfg, dpt.Config)
+    tokens = n + len(dpt.prefix_sizes(n, cfg.query_every))  # context, then the queries
+    pool = torch.zeros(batch["observations"].shape[0], tokens, dtype=torch.bool, device=device)
     pool[:, :n] = True
     return _moe_loss(model, model.cfg, base, scalars, pool)
 

@@ -83,16 +83,40 @@ def test_training_seeds_become_one_result_per_method_and_track(tmp_path: Path) -
     assert "--notes" not in ref.argv and "--notes" in ad.argv
 
 
-def test_discrete_cpu_narrows_meta_dt_only_on_key_to_door(tmp_path: Path) -> None:
-    """A ``method@family`` override reaches that one training job, after the suite-wide ones."""
-    jobs = expand(read_suite("discrete-cpu"), tmp_path / "run", tmp_path / "lb")
-    trains = {j.id: j.argv for j in jobs if j.kind == "train"}
-    assert len(trains) == 18  # six baselines x three families
-    for job_id, argv in trains.items():
-        sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
-        assert "train.steps=1000" in sets
+def test_discrete_cpu_expands_per_method_data_and_protocols(tmp_path: Path) -> None:
+    """The discrete-cpu suite: per-method data variants, a family's data overrides, per-method
+    protocols, and a ``method@family`` override that reaches only that family's jobs, after the
+    method's own overrides."""
+    doc = read_suite("discrete-cpu")
+    doc["overrides"] = {
+        **doc.get("overrides", {}),
+        "dpt": ["model.d_model=64"],
+        "dpt@GaussianBandit-v0": ["model.context=5"],
+    }
+    jobs = expand(doc, tmp_path / "run", tmp_path / "lb")
+    trains = {j.id: j for j in jobs if j.kind == "train"}
+    # (ad, dpt, t2mir-ad, t2mir-dpt) + (ad, t2mir-ad) + 2 x (dpt, t2mir-dpt), 3 runs each
+    assert len(trains) == 10 * 3
+    assert trains["train/dpt/DarkRoom-v0/uniform-rollin/seed0"].deps == [
+        "data/DarkRoom-v0/uniform-rollin/streams/seed0"
+    ]
+    assert trains["train/ad/DarkRoom-v0/histories/seed2"].deps == [
+        "data/DarkRoom-v0/histories/streams/seed0"
+    ]
+    bandit_data = next(j for j in jobs if j.id.startswith("data/GaussianBandit-v0/"))
+    assert "dirichlet-mix" in bandit_data.id and "histories=10" in bandit_data.argv
+    evals = sorted(j.id for j in jobs if j.kind == "evaluate" and "DarkRoom10x10" in j.id)
+    assert "evaluate/dpt/DarkRoom10x10-v0/uniform-rollin/offline-prompt-v2" in evals
+    assert "evaluate/dpt/DarkRoom10x10-v0/uniform-rollin/online-v1" not in evals
+    assert {
+        "evaluate/random/DarkRoom10x10-v0/online-v1",
+        "evaluate/random/DarkRoom10x10-v0/offline-prompt-v2",
+    } <= set(evals)
+    for job_id, job in trains.items():
+        sets = [job.argv[i + 1] for i, a in enumerate(job.argv) if a == "--set"]
+        assert "train.log_every=100" in sets
         narrowed = "model.context=5" in sets
-        assert narrowed == job_id.startswith("train/meta-dt/KeyToDoor-v0/"), job_id
+        assert narrowed == job_id.startswith("train/dpt/GaussianBandit-v0/"), job_id
         if narrowed:  # after the method's own overrides, so it wins
             assert sets.index("model.context=5") > sets.index("model.d_model=64")
 

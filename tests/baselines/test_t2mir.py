@@ -153,7 +153,9 @@ def test_t2mir_ad_cached_logits_equal_full_forward(obs_info: dict, act_info: dic
 )
 def test_t2mir_dpt_cached_logits_equal_full_forward(obs_info: dict, act_info: dict) -> None:
     torch.manual_seed(2)
-    cfg = DPTConfig(context=6, d_model=32, n_layers=2, n_heads=2, expert_hidden=16)
+    cfg = DPTConfig(
+        context=6, d_model=32, n_layers=2, n_heads=2, expert_hidden=16, eval_context="sliding"
+    )
     model = make_dpt(cfg, obs_info, act_info).eval()
     agent = DPTAgent(model)
     agent.reset(2)
@@ -168,6 +170,6 @@ def test_t2mir_dpt_cached_logits_equal_full_forward(obs_info: dict, act_info: di
             cached = agent.logits(obs[:, t])
             ctx = model.context_tokens(o[:, :t], a[:, :t], r[:, :t], o[:, 1 : t + 1])
             x = torch.cat([ctx, model.query_tokens(o[:, t : t + 1])], dim=1)
-            full = model.head(model.core(x)[:, -1])
+            full = model.head(model.core(x, positions=model.positions(0, t + 1, x.device))[:, -1])
             assert torch.allclose(cached, full, atol=TOL), (t, (cached - full).abs().max())
             agent.observe(obs[:, t], act[:, t], rew[:, t], obs[:, t + 1], *(np.zeros(2, bool),) * 2)

@@ -108,7 +108,9 @@ def test_ad_cached_logits_equal_full_forward(tokens: str, obs_info: dict, act_in
 )
 def test_dpt_cached_logits_equal_full_forward(obs_info: dict, act_info: dict, coords: bool) -> None:
     torch.manual_seed(2)
-    cfg = DPTConfig(context=10, d_model=32, n_layers=2, n_heads=2, obs_coords=coords)
+    cfg = DPTConfig(
+        context=10, d_model=32, n_layers=2, n_heads=2, obs_coords=coords, eval_context="sliding"
+    )
     model = DPTModel(cfg, obs_info, act_info).eval()
     agent = DPTAgent(model)
     agent.reset(2)
@@ -120,7 +122,7 @@ def test_dpt_cached_logits_equal_full_forward(obs_info: dict, act_info: dict, co
             # the full forward pass: every context transition so far, then the query
             ctx = model.context_tokens(obs[:, :t], act[:, :t], rew[:, :t], obs[:, 1 : t + 1])
             x = torch.cat([ctx, model.query_tokens(obs[:, t : t + 1])], dim=1)
-            full = model.head(model.core(x)[:, -1])
+            full = model.head(model.core(x, positions=model.positions(0, t + 1, x.device))[:, -1])
             if t <= cfg.context:  # and, inside the window, the training layout agrees
                 batch = {
                     "observations": obs[:, :t],
