@@ -13,25 +13,22 @@ within each; a reference agent: its evaluation seeds). Reads schema-1 and schema
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from icrl_bench.eval.metrics import final_score
+from icrl_bench.eval.metrics import final_score, per_run
+from icrl_bench.eval.results import upgrade
 from icrl_bench.eval.scoring import is_bandit, with_runs_axis
+from icrl_bench.leaderboard import SubmissionError, read_result
 from icrl_bench.registry import reference_returns, tasks
 
 
 def read(path: Path) -> dict[str, Any]:
-    """A results document from ``.json`` or ``.json.gz``."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as f:
-        doc: dict[str, Any] = json.load(f)
-    return doc
+    """A results document (``.json`` or ``.json.gz``, any schema version) as schema 2."""
+    return upgrade(read_result(path))
 
 
 def per_task(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -41,13 +38,12 @@ def per_task(doc: dict[str, Any]) -> list[dict[str, Any]]:
     returns = with_runs_axis(np.asarray(doc["returns"], dtype=np.float64))  # [runs, seeds, T, E]
     ref = reference_returns(env_id, split)
     split_tasks = getattr(tasks(env_id), split)
-    per_run = final_score(returns).mean(axis=1)  # [runs, tasks]
-    if doc.get("runs") is None:  # a reference agent: its evaluation seeds are its runs
-        per_run = final_score(returns).reshape(-1, returns.shape[2])
+    # [runs, tasks]; a reference agent's evaluation seeds are its runs
+    finals = per_run(final_score(returns), seeds_are_runs=doc.get("runs") is None)
     span = ref["oracle"] - ref["random"]
     rows = []
     for i, task in enumerate(split_tasks):
-        final = float(per_run[:, i].mean())
+        final = float(finals[:, i].mean())
         rows.append(
             {
                 "task": str(getattr(task, "goal", None) or task),
@@ -56,8 +52,8 @@ def per_task(doc: dict[str, Any]) -> list[dict[str, Any]]:
                 "first": float(returns[:, :, i, 0].mean()),
                 "final": final,
                 "normalized": (final - float(ref["random"][i])) / float(span[i]),
-                "low": float(per_run[:, i].min()),
-                "high": float(per_run[:, i].max()),
+                "low": float(finals[:, i].min()),
+                "high": float(finals[:, i].max()),
             }
         )
     return rows
@@ -70,13 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         doc = read(args.result)
-    except (OSError, ValueError) as err:
-        print(f"per_task: cannot read {args.result}: {err}", file=sys.stderr)
+        rows = per_task(doc) if not is_bandit(doc["env_id"]) else []
+    except (SubmissionError, KeyError, TypeError, ValueError) as err:
+        print(f"per_task: {args.result} is not a readable result: {err}", file=sys.stderr)
         return 2
     if is_bandit(doc["env_id"]):
         print(f"per_task: {doc['env_id']} is a bandit: no per-task references", file=sys.stderr)
         return 2
-    rows = per_task(doc)
     n_runs = len(doc["runs"]) if doc.get("runs") else len(doc["seeds"])
     print(
         f"{doc['method']} v{doc['method_version']} on {doc['env_id']} {doc['protocol']}, "
