@@ -49,7 +49,7 @@ from torch import Tensor, nn
 
 from baselines.common.agent import TransformerAgent, rebuild_agent, stack_prompts
 from baselines.common.data import WindowSampler
-from baselines.common.embed import TransitionEmbedder
+from baselines.common.embed import SpaceEmbedding, TransitionEmbedder
 from baselines.common.heads import ActionHead, check_action_settings
 from baselines.common.pipeline import fit
 from baselines.common.trainer import Batch
@@ -58,8 +58,10 @@ from icrl_bench.registry import family
 
 METHOD = "dpt"
 #: 2: uniform queries from the task's data, shuffled set contexts without positions, evaluation
-#: on the last complete episodes, coordinate embeddings (see ``LEGACY`` for version 1)
-VERSION = "2"
+#: on the last complete episodes, coordinate embeddings (see ``LEGACY`` for version 1);
+#: 3: the grid configs embed each context transition's action and next state gated by its reward
+#: (``reward_gated``), which made training leave its loss plateau on every seed tried
+VERSION = "3"
 #: the fields a version-1 checkpoint's config lacks, with the behaviour it was trained and
 #: evaluated with (filled in when such a checkpoint is loaded)
 LEGACY: dict[str, Any] = {
@@ -126,6 +128,11 @@ class Config:
             within an episode: the reference's online mode) or ``"sliding"`` (the last
             ``context`` transitions, appended as they happen).
         context_episodes: complete episodes in the ``"episodes"`` context (the reference: 1).
+        reward_gated: also embed each context transition's action and next state multiplied by
+            its reward, ``r * (f(a) + g(s'))`` (the reference embeds ``(s, a, r, s')`` linearly
+            only). Attention that is still spread evenly over the context then already carries
+            where rewards were found, instead of that signal arriving only once attention has
+            learned to single out the rewarded transitions.
         device: ``"auto"`` (CUDA, MPS, CPU) or a device name.
     """
 
@@ -148,6 +155,7 @@ class Config:
     positions: str = "none"
     eval_context: str = "episodes"
     context_episodes: int = 1
+    reward_gated: bool = False
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -231,6 +239,11 @@ class DPTModel(nn.Module):
             window=cfg.context + 1,
         )
         self.head = ActionHead(act_info, cfg.d_model, cfg.action_head)
+        if cfg.reward_gated:
+            self.gated_action = SpaceEmbedding(act_info, cfg.d_model, with_none=True, scale="box")
+            self.gated_next = SpaceEmbedding(
+                obs_info, cfg.d_model, coords=cfg.obs_coords, table=cfg.obs_table
+            )
 
     def context_tokens(
         self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor
@@ -238,6 +251,9 @@ class DPTModel(nn.Module):
         """``[B, T, d]`` tokens of context transitions."""
         e = self.embed
         x = e.obs(obs) + e.action(actions) + e.rewards(rewards) + e.next_obs(next_obs)
+        if self.cfg.reward_gated:
+            gate = rewards.float().unsqueeze(-1)
+            x = x + gate * (self.gated_action(actions) + self.gated_next(next_obs))
         return x + e.kind.weight[1]
 
     def query_tokens(self, obs: Tensor) -> Tensor:

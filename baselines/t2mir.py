@@ -45,8 +45,9 @@ from baselines.common.trainer import Batch
 from baselines.common.transformer import CausalTransformer, FfnFactory
 
 #: 2: rides on AD version 2 and DPT version 2 (their recipes; a version-1 T2MIR-DPT checkpoint
-#: keeps DPT version 1's behaviour when loaded)
-VERSION = "2"
+#: keeps DPT version 1's behaviour when loaded); 3: T2MIR-DPT's grid configs ride on DPT
+#: version 3 (reward-gated context embedding)
+VERSION = "3"
 METHODS = ("t2mir-ad", "t2mir-dpt")
 
 

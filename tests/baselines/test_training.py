@@ -256,7 +256,7 @@ def test_training_runs_evaluate_into_one_result(
     bad_out = tmp_path / "bad.json"
     ev[-1] = str(bad_out)
     for extra, message in [
-        (other / "dpt", "method dpt v2, not ad v2"),
+        (other / "dpt", "method dpt v3, not ad v2"),
         (other / "lr", "config that differs in more than its training seed"),
         (other / "data", "dataset DarkRoom-v0/ad-eps-v1/smoke-seed1, not"),
         (other / "seed0", "training seed 0 repeats"),
