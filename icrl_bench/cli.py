@@ -477,9 +477,10 @@ def cmd_leaderboard_render(args: argparse.Namespace) -> int:
 # -- quickstart --------------------------------------------------------------------------------
 def cmd_quickstart(args: argparse.Namespace) -> int:
     """The main job on DarkRoom-v0, end to end: the reference agents under online-v1, then a
-    small DPT trained ``--runs`` times (independent training seeds) on DPT's uniform roll-in
-    data and evaluated the same way as one result; every result is submitted to a fresh
-    leaderboard, whose rendered table is printed with the in-context learning curves."""
+    small Algorithm Distillation model trained ``--runs`` times (independent training seeds) on
+    improving learning histories and evaluated the same way as one result; every result is
+    submitted to a fresh leaderboard, whose rendered table is printed with the in-context
+    learning curves."""
     import shutil
     import time
 
@@ -508,34 +509,35 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         out.print(f"  {agent:>9}: {_summary_line(summary)}")
     if not args.no_train:
         try:
-            from baselines import dpt
+            from baselines import ad
             from baselines.common.config import read_config
         except ImportError:
             raise IcrlBenchError(
-                "the DPT step needs the 'baselines' package (install from a checkout, or pass "
+                "the AD step needs the 'baselines' package (install from a checkout, or pass "
                 "--no-train)"
             ) from None
-        dataset = data.generate("DarkRoom-v0", "uniform-rollin", "small", seed=0)
+        variant, scale = QUICKSTART_DATA
+        dataset = data.generate("DarkRoom-v0", variant, scale, seed=0)
         out.print(
-            f"dataset {dataset}; training DPT: {args.runs} independent runs of {args.steps} updates"
+            f"dataset {dataset}; training AD: {args.runs} independent runs of {args.steps} updates"
         )
         runs = []
         for seed in range(args.runs):
-            sets = [f"train.steps={args.steps}", f"train.seed={seed}", *QUICKSTART_DPT]
-            raw = read_config("dpt", "DarkRoom-v0", sets=sets)
-            ckpt = work / "checkpoints" / "dpt" / f"seed{seed}"
-            runs.append(str(dpt.train(env_id, dataset, raw, ckpt, progress=True)))
+            sets = [f"train.steps={args.steps}", f"train.seed={seed}", *QUICKSTART_AD]
+            raw = read_config("ad", "DarkRoom-v0", sets=sets)
+            ckpt = work / "checkpoints" / "ad" / f"seed{seed}"
+            runs.append(str(ad.train(env_id, dataset, raw, ckpt, progress=True)))
         path, _, summary = evaluate_to_file(
             runs,
             env_id,
             "online-v1",
             seeds,
-            str(work / "results" / "dpt.json"),
+            str(work / "results" / "ad.json"),
             notes=f"quickstart budget: {args.steps} updates of 64 per run",
         )
         submit(path, board)
-        curves["dpt"] = summary["normalized_curve"]
-        out.print(f"  {'dpt':>9}: {_summary_line(summary)}")
+        curves["ad"] = summary["normalized_curve"]
+        out.print(f"  {'ad':>9}: {_summary_line(summary)}")
     out.print(_curve_table(curves))
     readme = render(board, work / "plots")
     out.print(f"\nleaderboard ({readme}), {time.perf_counter() - start:.0f} s:\n")
@@ -556,8 +558,12 @@ def _curve_table(curves: dict[str, list[float]]) -> Table:
     return table
 
 
-#: the quickstart's DPT budget on top of the DarkRoom-v0 config (minutes on 2 cores)
-QUICKSTART_DPT = [
+#: the quickstart's AD data: DICP-style improving Q-learning histories (``data generate
+#: DarkRoom-v0 --variant histories --scale streams``)
+QUICKSTART_DATA = ("histories", "streams")
+
+#: the quickstart's AD settings on top of the shipped DarkRoom-v0 config
+QUICKSTART_AD = [
     "train.checkpoint_every=1000",
     "train.log_every=100",
 ]
@@ -708,10 +714,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_quick = sub.add_parser("quickstart", help="run the main job end to end on DarkRoom-v0")
     p_quick.add_argument("--seeds", type=_positive_int, default=3, help="evaluation seeds")
     p_quick.add_argument(
-        "--runs", type=_positive_int, default=3, help="independent DPT training runs (default 3)"
+        "--runs", type=_positive_int, default=3, help="independent AD training runs (default 3)"
     )
     p_quick.add_argument(
-        "--steps", type=_positive_int, default=1500, help="DPT updates per run (default 1500)"
+        "--steps", type=_positive_int, default=500, help="AD updates per run (default 500)"
     )
     p_quick.add_argument("--no-train", action="store_true", help="reference agents only")
     p_quick.set_defaults(func=cmd_quickstart)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from icrl_bench import cli
 from icrl_bench.cli import main
 
 
@@ -24,7 +25,11 @@ def test_tasks_show_prints_spec_and_docs(capsys: pytest.CaptureFixture[str]) -> 
     assert "published task set" in out and "## Action Space" in out
 
 
-def test_quickstart_evaluates_submits_and_renders(capsys: pytest.CaptureFixture[str]) -> None:
+def test_quickstart_evaluates_submits_and_renders(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the shipped quickstart trains on the streams-scale histories; smoke-scale ones here
+    monkeypatch.setattr(cli, "QUICKSTART_DATA", ("histories", "smoke"))
     assert main(["quickstart", "--steps", "20", "--runs", "2"]) == 0
     out = capsys.readouterr().out
     assert "DarkRoom-v0\\_\\_online-v1" in out
@@ -32,13 +37,13 @@ def test_quickstart_evaluates_submits_and_renders(capsys: pytest.CaptureFixture[
     rows = [line for line in out.splitlines() if line.startswith("| ") and " v" in line]
     methods = [row.split("|")[2].strip() for row in rows]
     # sorted by the headline: the oracle (normalised 1) first, Q-learning above random
-    assert sorted(methods) == ["dpt v2", "oracle v1", "qlearning v1", "random v1"]
+    assert sorted(methods) == ["ad v2", "oracle v1", "qlearning v1", "random v1"]
     assert methods[0] == "oracle v1" and "| 1.000 [1.000, 1.000] |" in rows[0]
     assert methods.index("qlearning v1") < methods.index("random v1")
-    dpt_row = rows[methods.index("dpt v2")]
-    assert "DarkRoom-v0/uniform-rollin-v0/small-seed0" in dpt_row and "quickstart budget" in dpt_row
-    assert "| 2 ⚠ |" in dpt_row  # two training runs: flagged, with an interval
-    assert "actions sampled at temperature 0.5" in dpt_row
+    ad_row = rows[methods.index("ad v2")]
+    assert "DarkRoom-v0/histories-v0/smoke-seed0" in ad_row and "quickstart budget" in ad_row
+    assert "| 2 ⚠ |" in ad_row  # two training runs: flagged, with an interval
+    assert "actions sampled at temperature 0.3" in ad_row
 
 
 def test_bad_id_is_one_line_and_nonzero() -> None:
