@@ -217,3 +217,26 @@ def test_reading_fewer_prefixes_gives_the_same_outputs(positions: str) -> None:
         sparse = model(batch)
     assert full.shape[1] == 13 and sparse.shape[1] == 4  # prefixes 0, 5, 10, 12
     assert torch.allclose(sparse, full[:, [0, 5, 10, 12]], atol=1e-5)
+
+
+def test_reward_gated_tokens_carry_the_rewarded_transition_only() -> None:
+    """``reward_gated`` adds ``r * (f(a) + g(s'))`` to a context token: a transition without
+    reward is embedded as without the option, a rewarded one differs by that term, so that even
+    evenly spread attention over the context carries where rewards were found."""
+    torch.manual_seed(0)
+    plain = DPTModel(Config(context=6, d_model=16, n_layers=1, obs_coords=True), GRID, ACTIONS)
+    cfg = Config(context=6, d_model=16, n_layers=1, obs_coords=True, reward_gated=True)
+    gated = DPTModel(cfg, GRID, ACTIONS)
+    gated.load_state_dict(plain.state_dict(), strict=False)  # shared parts equal
+    obs = torch.tensor([[3, 40, 80, 7, 9, 10]])
+    act = torch.tensor([[0, 1, 2, 3, 4, 0]])
+    rew = torch.tensor([[0.0, 1.0, 0.0, 0.5, 0.0, 0.0]])
+    nxt = torch.tensor([[4, 41, 79, 8, 10, 11]])
+    with torch.no_grad():
+        a = plain.context_tokens(obs, act, rew, nxt)
+        b = gated.context_tokens(obs, act, rew, nxt)
+        term = gated.gated_action(act) + gated.gated_next(nxt)
+    unrewarded = rew[0] == 0
+    assert torch.equal(a[0, unrewarded], b[0, unrewarded])
+    assert torch.allclose(b - a, rew[..., None] * term, atol=1e-6)
+    assert not torch.allclose(b[0, 1], a[0, 1])

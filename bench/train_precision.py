@@ -1,0 +1,116 @@
+"""Training-step speed of the shipped DarkRoom-v0 AD and DPT configs under each CPU execution
+mode, to choose defaults per config (the trainer enables bf16 autocast only on CUDA).
+
+Usage: python bench/train_precision.py [--steps 20] [--threads 2] [--methods ad dpt]
+       [--batch N] [--modes fp32 bf16 bf16-fp32-attention compile]
+
+Modes, each on the same batches (drawn as in ``bench/train_throughput.py``) with AdamW and
+gradient clipping:
+
+* ``fp32``: eager float32, what the trainer runs on CPU;
+* ``bf16``: ``torch.autocast("cpu", torch.bfloat16)`` around the loss;
+* ``bf16-fp32-attention``: the same, with ``scaled_dot_product_attention`` run in float32 (its
+  bf16 backward is the slow part on this CPU) while the linear layers use bf16 (AMX);
+* ``compile``: ``torch.compile`` of the loss in float32 (a compile error is printed in one line).
+
+Prints transitions per second for each mode (best of 3 timed runs after warm-up) and its ratio
+to the first mode's (``fp32`` by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_throughput import ACTIONS, GRID, rate
+
+from baselines import ad, dpt
+from baselines.common.config import build, read_config
+from baselines.common.trainer import TrainConfig
+
+MODES = ("fp32", "bf16", "bf16-fp32-attention", "compile")
+
+
+@contextmanager
+def fp32_attention() -> Iterator[None]:
+    """Run every ``scaled_dot_product_attention`` call in float32, outside autocast."""
+    inner = F.scaled_dot_product_attention
+
+    def attention(q: Tensor, k: Tensor, v: Tensor, **kw: Any) -> Tensor:
+        with torch.autocast("cpu", enabled=False):
+            return inner(q.float(), k.float(), v.float(), **kw)
+
+    torch.nn.functional.scaled_dot_product_attention = attention
+    try:
+        yield
+    finally:
+        torch.nn.functional.scaled_dot_product_attention = inner
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--methods", nargs="+", default=["ad", "dpt"], choices=["ad", "dpt"])
+    parser.add_argument("--batch", type=int, default=None, help="default: the config's")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
+    from icrl_bench import data
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for method in args.methods:
+        raw = read_config(method, "DarkRoom-v0")
+        module: Any = ad if method == "ad" else dpt
+        cfg: Any = build(module.Config, raw["model"], "model")
+        batch_size = args.batch or build(TrainConfig, raw["train"], "train").batch_size
+        variant, scale = ("histories", "smoke") if method == "ad" else ("uniform-rollin", "small")
+        ds = data.load(data.generate("DarkRoom-v0", variant, scale, seed=0))
+        sample = module.make_sampler(cfg, ds, batch_size, torch.device("cpu"))
+        rng = np.random.default_rng(0)
+        batches = [sample(rng) for _ in range(8)]
+        print(
+            f"{method} (DarkRoom-v0 config: d_model {cfg.d_model}, {cfg.n_layers} layers, "
+            f"{cfg.n_heads} heads, batch {batch_size} x {cfg.context} transitions)"
+        )
+        base = None
+        for mode in args.modes:
+            torch.manual_seed(0)
+            model = (ad.ADModel if method == "ad" else dpt.DPTModel)(cfg, GRID, ACTIONS)
+            loss: Callable[[Any], Tensor] = lambda b, m=model, f=module.loss_fn: f(m, b)[0]  # noqa: E731
+            if mode == "compile":
+                loss = torch.compile(loss)
+            scope = fp32_attention() if mode == "bf16-fp32-attention" else nullcontext()
+            try:
+                with scope:
+                    r = rate(
+                        list(model.parameters()),
+                        loss,
+                        batches,
+                        args.steps,
+                        mode.startswith("bf16"),
+                        batch_size * cfg.context,
+                    )
+            except Exception as err:  # a compile failure is a result to report
+                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                print(f"  {mode:<20} failed: {type(err).__name__}: {first[:160]}")
+                continue
+            base = base or r
+            print(f"  {mode:<20} {r:10,.0f} transitions/s  {r / base:.2f}x {args.modes[0]}")
+
+
+if __name__ == "__main__":
+    main()
