@@ -2,7 +2,7 @@
 mode, to choose defaults per config (the trainer enables bf16 autocast only on CUDA).
 
 Usage: python bench/train_precision.py [--steps 20] [--threads 2] [--methods ad dpt]
-       [--batch N] [--modes fp32 bf16 bf16-fp32-attention compile]
+       [--batch N] [--modes fp32 bf16 bf16-fp32-attention compile] [--profile]
 
 Modes, each on the same batches (drawn as in ``bench/train_throughput.py``) with AdamW and
 gradient clipping:
@@ -14,7 +14,8 @@ gradient clipping:
 * ``compile``: ``torch.compile`` of the loss in float32 (a compile error is printed in one line).
 
 Prints transitions per second for each mode (best of 3 timed runs after warm-up) and its ratio
-to the first mode's (``fp32`` by default).
+to the first mode's (``fp32`` by default); ``--profile`` also prints, per mode, the operators
+that took the most CPU time over 10 updates (``torch.profiler``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["ad", "dpt"], choices=["ad", "dpt"])
     parser.add_argument("--batch", type=int, default=None, help="default: the config's")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--profile", action="store_true", help="top operators per mode")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
@@ -110,6 +112,26 @@ def main() -> None:
                 continue
             base = base or r
             print(f"  {mode:<20} {r:10,.0f} transitions/s  {r / base:.2f}x {args.modes[0]}")
+            if args.profile:
+                with fp32_attention() if mode == "bf16-fp32-attention" else nullcontext():
+                    profile(list(model.parameters()), loss, batches, mode.startswith("bf16"))
+
+
+def profile(params: list[Tensor], loss: Callable[[Any], Tensor], batches: list, amp: bool) -> None:
+    """Print the operators with the most self CPU time over 10 AdamW updates, as shares."""
+    from torch.profiler import profile as torch_profile
+
+    opt = torch.optim.AdamW(params, lr=1e-3)
+    with torch_profile() as prof:
+        for i in range(10):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                value = loss(batches[i % len(batches)])
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    print("    " + ", ".join(f"{e.key} {e.self_cpu_time_total / total:.0%}" for e in events[:6]))
 
 
 if __name__ == "__main__":
