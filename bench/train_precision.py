@@ -29,17 +29,14 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import ACTIONS, GRID, rate
+from train_throughput import ACTIONS, GRID, rate, shipped_batches
 
 from baselines import ad, dpt
-from baselines.common.config import build, read_config
-from baselines.common.trainer import TrainConfig
 
 MODES = ("fp32", "bf16", "bf16-fp32-attention", "compile")
 
@@ -71,19 +68,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
-    from icrl_bench import data
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for method in args.methods:
-        raw = read_config(method, "DarkRoom-v0")
-        module: Any = ad if method == "ad" else dpt
-        cfg: Any = build(module.Config, raw["model"], "model")
-        batch_size = args.batch or build(TrainConfig, raw["train"], "train").batch_size
-        variant, scale = ("histories", "smoke") if method == "ad" else ("uniform-rollin", "small")
-        ds = data.load(data.generate("DarkRoom-v0", variant, scale, seed=0))
-        sample = module.make_sampler(cfg, ds, batch_size, torch.device("cpu"))
-        rng = np.random.default_rng(0)
-        batches = [sample(rng) for _ in range(8)]
+        module, cfg, tcfg, batches = shipped_batches(method, args.batch)
+        batch_size = args.batch or tcfg.batch_size
         print(
             f"{method} (DarkRoom-v0 config: d_model {cfg.d_model}, {cfg.n_layers} layers, "
             f"{cfg.n_heads} heads, batch {batch_size} x {cfg.context} transitions)"

@@ -131,6 +131,23 @@ def rate(
     return steps * transitions / best
 
 
+def shipped_batches(method: str, batch_size: int | None = None) -> tuple[Any, Any, Any, list]:
+    """The shipped DarkRoom-v0 config of ``method`` and 8 batches drawn by its own sampler from a
+    small DarkRoom-v0 dataset of its kind: ``(module, model config, train config, batches)``;
+    ``batch_size`` overrides the config's."""
+    from icrl_bench import data
+
+    raw = read_config(method, "DarkRoom-v0")
+    module: Any = ad if method == "ad" else dpt
+    cfg: Any = build(module.Config, raw["model"], "model")
+    tcfg = build(TrainConfig, raw["train"], "train")
+    variant, scale = ("histories", "smoke") if method == "ad" else ("uniform-rollin", "small")
+    ds = data.load(data.generate("DarkRoom-v0", variant, scale, seed=0))
+    sample = module.make_sampler(cfg, ds, batch_size or tcfg.batch_size, torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    return module, cfg, tcfg, [sample(rng) for _ in range(8)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
@@ -139,19 +156,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
-    from icrl_bench import data
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for method in args.methods:
-        raw = read_config(method, "DarkRoom-v0")
-        module = ad if method == "ad" else dpt
-        cfg: Any = build(module.Config, raw["model"], "model")
-        tcfg = build(TrainConfig, raw["train"], "train")
-        variant, scale = ("histories", "smoke") if method == "ad" else ("uniform-rollin", "small")
-        ds = data.load(data.generate("DarkRoom-v0", variant, scale, seed=0))
-        sample = module.make_sampler(cfg, ds, tcfg.batch_size, torch.device("cpu"))
-        rng = np.random.default_rng(0)
-        batches = [sample(rng) for _ in range(8)]
+        module, cfg, tcfg, batches = shipped_batches(method)
         torch.manual_seed(0)
         ours = (
             ad.ADModel(cfg, GRID, ACTIONS) if method == "ad" else dpt.DPTModel(cfg, GRID, ACTIONS)
