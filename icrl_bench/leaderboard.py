@@ -18,6 +18,8 @@ import json
 import math
 import os
 import re
+import stat as _stat
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,7 @@ from icrl_bench.eval.results import (
     READABLE_VERSIONS,
     RESULT_SCHEMAS,
     atomic_write,
+    canonical_array,
     config_sha256,
     is_reference,
     result_id,
@@ -74,12 +77,25 @@ CLAIM_TOLERANCE = 1e-6
 #: how far (in reward standard deviations, scaled by sqrt(horizon)) a bandit's sampled return
 #: may lie from the expected return of its recorded pulls
 BANDIT_RETURN_SIGMAS = 8
+#: the longest ``notes`` a result may carry (the results schema's limit) and a table shows
+MAX_NOTES_CHARS = 500
+#: the deepest JSON nesting a results file may have (the schema itself needs 6 levels)
+MAX_JSON_DEPTH = 64
+#: how far in the future (clock skew) a result's ``provenance.created`` may lie
+CREATED_SKEW = _dt.timedelta(minutes=10)
+#: returns that agree within this (relative and absolute) are the same numbers
+DUPLICATE_TOLERANCE = 1e-9
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
-_METHOD_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+() -]{0,63}$")
+#: Unicode categories no string of a result may contain: control (C0, C1, DEL), format (bidi
+#: overrides, zero-width characters), line and paragraph separators, surrogates
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_CREATED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?$")
+_JSON_STRING_RE = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_METHOD_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,31}$")
 _DATASET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+/-]{0,127}$")
 _ALLOWED = {
-    _METHOD_RE.pattern: "spaces and _.+()-",
+    _METHOD_RE.pattern: "_.+-",
     _VERSION_RE.pattern: "_.+-",
     _DATASET_RE.pattern: "_.+/-",
 }
@@ -142,31 +158,130 @@ class Validated:
 
 
 def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a results file, refusing oversized or unparsable ones (nothing else is checked)."""
+    """Read a results file, refusing what is not a small regular file of plain JSON.
+
+    The file is opened without blocking (a FIFO never hangs the reader) and its type and size
+    are taken from the open descriptor, so a symlink to a device or a file that grows after a
+    size check is refused; at most ``MAX_RESULT_BYTES + 1`` bytes are ever read, before or after
+    gzip decompression. The JSON must be UTF-8 and nest at most :data:`MAX_JSON_DEPTH` levels.
+    Nothing else is checked (see :func:`validate`).
+
+    Raises:
+        SubmissionError: naming ``file`` (or ``(root)`` when the JSON is not an object).
+    """
     path = Path(path)
     try:
-        size = path.stat().st_size
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise SubmissionError("file", f"cannot read {path}: {exc.strerror}") from None
-    if size > MAX_RESULT_BYTES:
-        raise SubmissionError("file", f"{size} bytes is over the {MAX_RESULT_BYTES}-byte limit")
-    raw = path.read_bytes()
+    try:
+        info = os.fstat(fd)
+        if not _stat.S_ISREG(info.st_mode):
+            raise SubmissionError("file", f"{path} is not a regular file")
+        if info.st_size > MAX_RESULT_BYTES:
+            raise SubmissionError(
+                "file", f"{info.st_size} bytes is over the {MAX_RESULT_BYTES}-byte limit"
+            )
+        with os.fdopen(os.dup(fd), "rb") as f:
+            raw = f.read(MAX_RESULT_BYTES + 1)
+    except OSError as exc:
+        raise SubmissionError("file", f"cannot read {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_RESULT_BYTES:  # it grew after the check
+        raise SubmissionError("file", f"over the {MAX_RESULT_BYTES}-byte limit")
     if raw[:2] == b"\x1f\x8b":
         # stream at most one byte past the limit: a small bomb never expands in memory
         try:
-            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
-                raw = f.read(MAX_RESULT_BYTES + 1)
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
+                raw = gz.read(MAX_RESULT_BYTES + 1)
         except (OSError, EOFError) as exc:
             raise SubmissionError("file", f"not a valid gzip file ({exc})") from None
         if len(raw) > MAX_RESULT_BYTES:
             raise SubmissionError("file", f"decompresses to over {MAX_RESULT_BYTES} bytes")
     try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SubmissionError("file", f"not valid JSON ({exc})") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SubmissionError("file", "not UTF-8 text") from None
+    depth = json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise SubmissionError(
+            "file", f"JSON nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed"
+        )
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise SubmissionError("file", f"not valid JSON ({str(exc)[:120]})") from None
     if not isinstance(doc, dict):
         raise SubmissionError("(root)", "a result must be a JSON object")
     return doc
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply the arrays and objects of a JSON text nest (brackets inside strings do not
+    count), found without parsing it: a vectorised count over the bytes."""
+    body = np.frombuffer(_JSON_STRING_RE.sub(b'""', raw), dtype=np.uint8)
+    opens = (body == ord("[")) | (body == ord("{"))
+    closes = (body == ord("]")) | (body == ord("}"))
+    level = np.cumsum(opens.astype(np.int64) - closes.astype(np.int64))
+    return int(level.max(initial=0))
+
+
+def _check_strings(node: Any, where: str = "") -> None:
+    """Refuse control, format (bidi, zero-width), separator and surrogate characters in every
+    key and string of a document (its numeric arrays are checked by :func:`_array`)."""
+    stack: list[tuple[Any, str]] = [(node, where)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                here = f"{at}.{key}" if at else str(key)
+                if not at and key in ("returns", "actions", "success"):
+                    continue
+                stack.append((key, here))
+                stack.append((value, here))
+        elif isinstance(item, list):
+            stack.extend((value, f"{at}.{i}") for i, value in enumerate(item))
+        elif isinstance(item, str):
+            bad = next((c for c in item if unicodedata.category(c) in _FORBIDDEN_CATEGORIES), None)
+            if bad is not None:
+                raise SubmissionError(
+                    at or "(root)",
+                    f"contains the character U+{ord(bad):04X} "
+                    f"({unicodedata.category(bad)}: control, format or separator)",
+                )
+
+
+def reference_name_canonical(name: str) -> str:
+    """A name as it reads: case-folded, NFKC-normalised, without spaces, ``_``, ``-`` or ``.``
+    (``" Random"``, ``"RANDOM"`` and ``"ran-dom"`` all read as ``"random"``)."""
+    return re.sub(r"[\s_.\-]+", "", unicodedata.normalize("NFKC", name).casefold())
+
+
+def _check_method_name(method: str) -> None:
+    _check_text("method", method, _METHOD_RE)
+    canonical = reference_name_canonical(method)
+    for name in REFERENCE_DESCRIPTIONS:
+        if canonical == reference_name_canonical(name) and method != name:
+            raise SubmissionError(
+                "method", f"{method!r} is reserved: it reads as the reference agent {name!r}"
+            )
+
+
+def _check_created(created: str) -> None:
+    """``provenance.created`` is an ISO 8601 extended date-time, not in the future."""
+    if not _CREATED_RE.match(created):
+        raise SubmissionError(
+            "provenance.created", f"{created!r} is not an ISO 8601 date-time (YYYY-MM-DDTHH:MM:SS)"
+        )
+    try:
+        when = _dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        raise SubmissionError("provenance.created", f"{created!r} is not a valid date") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.UTC)
+    if when > _dt.datetime.now(_dt.UTC) + CREATED_SKEW:
+        raise SubmissionError("provenance.created", f"{created} is in the future")
 
 
 def _schema_error(err: ValidationError) -> SubmissionError:
@@ -252,6 +367,7 @@ def validate(doc: Mapping[str, Any]) -> Validated:
     )
     if errors:
         raise _schema_error(errors[0])
+    _check_strings(doc)
     original = dict(doc)
     try:
         if config_sha256(doc["config"]) != doc["config_sha256"]:
@@ -270,7 +386,7 @@ def validate(doc: Mapping[str, Any]) -> Validated:
             "protocol", f"unknown protocol {doc['protocol']!r}; known: {', '.join(PROTOCOLS)}"
         )
     st = setting(spec.name, doc["protocol"])
-    _check_text("method", doc["method"], _METHOD_RE)
+    _check_method_name(doc["method"])
     _check_text("method_version", doc["method_version"], _VERSION_RE)
     _check_text("notes", doc.get("notes", ""), None)
     for i, ds in enumerate([doc["dataset"] or {}, *doc["prompt_datasets"]]):
@@ -350,10 +466,7 @@ def validate(doc: Mapping[str, Any]) -> Validated:
         raise SubmissionError("success", f"{spec.name} does not define success")
 
     _check_prompts(doc, spec, st.prompt_variant)
-    try:
-        _dt.datetime.fromisoformat(doc["provenance"]["created"])
-    except ValueError:
-        raise SubmissionError("provenance.created", "not an ISO 8601 date-time") from None
+    _check_created(doc["provenance"]["created"])
 
     summary = scoring.score(spec.name, returns, actions, success, seeds_are_runs=reference)
     _check_claims(doc.get("aggregates") or {}, summary)
@@ -479,7 +592,7 @@ def _row(v: Validated) -> dict[str, str]:
         config_sha256=doc["config_sha256"],
         git_sha=doc["provenance"]["git_sha"] or "",
         date=doc["provenance"]["created"][:10],
-        notes=doc.get("notes", ""),
+        notes=unicodedata.normalize("NFC", doc.get("notes", "")),
     )
     for name in METRICS:
         for stat, value in v.summary.get(name, {}).items():
@@ -626,6 +739,12 @@ def submit(
         rows = read_track(csv_path)
         if any(r.get("result_id") == v.result_id for r in rows):
             raise SubmissionError("result_id", f"{v.result_id} is already on {v.track}")
+        twin = _near_duplicate(root, rows, v)
+        if twin is not None:
+            raise SubmissionError(
+                "result_id",
+                f"its returns equal those of {twin} on {v.track} within {DUPLICATE_TOLERANCE:g}",
+            )
         if rows and "runs" not in _header(csv_path):
             rows = _migrated(root, v.track, rows)
         row = _row(v)
@@ -638,6 +757,42 @@ def submit(
     return v.track, rows[-1]
 
 
+def _train_seeds(doc: Mapping[str, Any]) -> list[int] | None:
+    return None if doc.get("runs") is None else [int(r["train_seed"]) for r in doc["runs"]]
+
+
+def _near_duplicate(root: Path, rows: Sequence[Mapping[str, str]], v: Validated) -> str | None:
+    """The id of a row of the same method, version, seeds and training seeds whose returns equal
+    ``v``'s within :data:`DUPLICATE_TOLERANCE` (a copy with a few bits changed), if any.
+    Bandits are identified by their integer pulls, which :func:`result_id` compares exactly."""
+    if v.actions is not None:
+        return None
+    doc = v.result
+    train = _train_seeds(doc)
+    mine = canonical_array(v.returns, doc["seeds"], train, "<f8")
+    for r in rows:
+        same_row = (r.get("method"), r.get("method_version"), r.get("runs"), r.get("seeds")) == (
+            doc["method"],
+            doc["method_version"],
+            str(v.runs),
+            str(len(doc["seeds"])),
+        )
+        if not same_row:
+            continue
+        other = stored_result(root, v.track, r["result_id"])
+        if other is None or sorted(other["seeds"]) != sorted(doc["seeds"]):
+            continue
+        theirs_train = _train_seeds(other)
+        if sorted(theirs_train or []) != sorted(train or []):
+            continue
+        theirs = canonical_array(other["returns"], other["seeds"], theirs_train, "<f8")
+        if theirs.shape == mine.shape and np.allclose(
+            mine, theirs, rtol=DUPLICATE_TOLERANCE, atol=DUPLICATE_TOLERANCE
+        ):
+            return r["result_id"]
+    return None
+
+
 # -- rendering ------------------------------------------------------------------------------------
 def escape_cell(text: str) -> str:
     """A CSV cell made safe for a Markdown table: no formula prefix, no markup, no pipes."""
@@ -647,6 +802,21 @@ def escape_cell(text: str) -> str:
     for ch in "\\`*_[]<>|#!":
         text = text.replace(ch, "\\" + ch)
     return text
+
+
+def escape_notes(text: str) -> str:
+    """Free-text notes for a Markdown table cell: NFC, one line, at most
+    :data:`MAX_NOTES_CHARS` characters, inside a code span (no links, mentions, emphasis,
+    strikethrough or math can form in it) with its pipes escaped for the table."""
+    text = " ".join(unicodedata.normalize("NFC", str(text)).split())
+    text = "".join(c for c in text if unicodedata.category(c) not in _FORBIDDEN_CATEGORIES)
+    if len(text) > MAX_NOTES_CHARS:
+        text = text[: MAX_NOTES_CHARS - 1] + "\u2026"
+    if not text:
+        return ""
+    text = re.sub(r"\\*\|", r"\\|", text)
+    fence = "`" * (1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return f"{fence} {text} {fence}"
 
 
 def _sort_key(row: Mapping[str, str]) -> float:
@@ -775,9 +945,13 @@ def render_track(
         if ref_name:
             p = poi.get(r["result_id"])
             cells.append("" if p is None else f"{p[0]:.2f} [{p[1]:.2f}, {p[2]:.2f}]")
-        notes = REFERENCE_DESCRIPTIONS[r["method"]] if is_reference_row(r) else r["notes"]
+        notes = (  # a reference agent's row shows what the agent is, not its notes
+            escape_cell(REFERENCE_DESCRIPTIONS[r["method"]])
+            if is_reference_row(r)
+            else escape_notes(r["notes"])
+        )
         cells += [f"{r['seeds']} x {r['tasks']} x {r['episodes']}", escape_cell(r["dataset"])]
-        cells += [escape_cell(r["date"]), escape_cell(r["result_id"]), escape_cell(notes)]
+        cells += [escape_cell(r["date"]), escape_cell(r["result_id"]), notes]
         lines.append("| " + " | ".join(cells) + " |")
     superseded = len(rows) - len(shown)
     lines += [

@@ -37,6 +37,8 @@ from icrl_bench.leaderboard import (
     COLUMNS,
     SubmissionError,
     escape_cell,
+    escape_notes,
+    json_depth,
     migrate,
     read_track,
     render,
@@ -45,6 +47,7 @@ from icrl_bench.leaderboard import (
 )
 from icrl_bench.registry import tasks
 from icrl_bench.tasks import split_hash
+from tests.hostile import run_cli
 
 Doc = dict[str, Any]
 
@@ -236,6 +239,27 @@ GRID_CASES: list[tuple[str, Callable[[Doc], None], str]] = [
     ("a reference agent with training runs", _set("runs", [_run(0, {}).to_json()]), "runs"),
     ("a learned method without runs", _set("method", "mine"), "runs"),
     ("missing runs", _drop("runs"), "runs"),
+    ("a reference name in capitals", _set("method", "Random"), "method"),
+    ("a reference name with a separator", _set("method", "q-learning"), "method"),
+    ("a reference name plus whitespace", _set("method", "random "), "method"),
+    ("space in method", _set("method", "my method"), "method"),
+    ("bidi override in notes", _set("notes", "abc\u202edef"), "notes"),
+    ("line separator in notes", _set("notes", "a\u2028b"), "notes"),
+    ("next-line control in notes", _set("notes", "a\u0085b"), "notes"),
+    ("DEL in notes", _set("notes", "a\x7fb"), "notes"),
+    ("zero-width space in a config key", _set("config.\u200bmodel", 1), "config.\u200bmodel"),
+    (
+        "control character in a version",
+        _set("provenance.packages.numpy", "2\x00"),
+        "provenance.packages.numpy",
+    ),
+    ("compact ISO date", _set("provenance.created", "20261205T205531"), "provenance.created"),
+    ("date only", _set("provenance.created", "2026-12-05"), "provenance.created"),
+    (
+        "created in the future",
+        _set("provenance.created", "9999-12-31T00:00:00+00:00"),
+        "provenance.created",
+    ),
     (
         "prompt under online",
         _set("prompt_datasets", [{"id": "x", "sha256": "0" * 64}]),
@@ -358,7 +382,7 @@ def test_duplicates_are_refused(grid_doc: Doc, board: Path, tmp_path: Path) -> N
     _assert_rejected(_write(doc, tmp_path / "dup.json"), board, "result_id")
     # other provenance, same raw numbers: still the same result
     doc["notes"] = "resubmitted"
-    doc["provenance"]["created"] = "2030-01-01T00:00:00+00:00"
+    doc["provenance"]["created"] = "2026-01-01T00:00:00+00:00"
     _assert_rejected(_write(doc, tmp_path / "dup2.json"), board, "result_id")
     # the same numbers spelled differently (integers for floats) are the same result
     doc["returns"] = np.asarray(doc["returns"]).astype(int).tolist()
@@ -369,6 +393,63 @@ def test_duplicates_are_refused(grid_doc: Doc, board: Path, tmp_path: Path) -> N
     doc["seeds"] = [grid_doc["seeds"][i] for i in order]
     doc["returns"] = [[grid_doc["returns"][0][i] for i in order]]
     _assert_rejected(_write(doc, tmp_path / "dup4.json"), board, "result_id")
+
+
+def test_returns_changed_in_their_last_bits_are_a_duplicate(
+    grid_doc: Doc, board: Path, tmp_path: Path
+) -> None:
+    doc = _learned(grid_doc, "existing")
+    returns = np.asarray(doc["returns"], dtype=np.float64)
+    returns[0, 0, 0, 0] = np.nextafter(returns[0, 0, 0, 0], np.inf)  # e.g. 0 -> 5e-324
+    doc["returns"] = returns.tolist()
+    assert validate(doc).result_id != validate(_learned(grid_doc, "existing")).result_id
+    _assert_rejected(_write(doc, tmp_path / "bits.json"), board, "result_id")
+    # a real difference in one return is a new result
+    returns[0, 0, 0, 0] += 1.0
+    doc["returns"] = returns.tolist()
+    submit(_write(doc, tmp_path / "new.json"), board)
+
+
+@pytest.mark.parametrize("kind", ["symlink to /dev/zero", "fifo", "directory", "deep", "latin-1"])
+def test_hostile_files_end_in_one_line_without_hang_or_memory(
+    kind: str, board: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "result.json"
+    if kind == "symlink to /dev/zero":
+        if not Path("/dev/zero").exists():
+            pytest.skip("no /dev/zero")
+        path.symlink_to("/dev/zero")
+        needle = "not a regular file"
+    elif kind == "fifo":
+        os.mkfifo(path)  # nobody ever writes: a blocking open would hang forever
+        needle = "not a regular file"
+    elif kind == "directory":
+        path.mkdir()
+        needle = "not a regular file"
+    elif kind == "deep":  # 100,000 levels: RecursionError in json, far more in jsonschema
+        path.write_text('{"config": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        needle = "nested 100001 levels deep"
+    else:
+        path.write_bytes('{"notes": "caf\u00e9"}'.encode("latin-1"))
+        needle = "not UTF-8"
+    before = _snapshot(board)
+    outcome = run_cli("submit", str(path), "--leaderboard-dir", str(board))
+    outcome.assert_refused("'file'", needle)
+    assert _snapshot(board) == before
+
+
+def test_json_depth_ignores_brackets_in_strings() -> None:
+    assert json_depth(b'{"a": [[1], {"b": "[[[[{{{{"}], "c": "\\"}') == 3
+    assert json_depth(b'"[[["') == 0 and json_depth(b"[]") == 1
+
+
+def test_notes_render_as_inert_text() -> None:
+    hostile = "~~gone~~ [link](https://evil.example) @admin $$x^2$$ a|b `tick` <b>x</b>"
+    cell = escape_notes(hostile)
+    assert cell.startswith("`` ") and cell.endswith(" ``")  # a code span: nothing forms inside
+    assert "a\\|b" in cell and "\n" not in cell
+    assert escape_notes("x" * 600).endswith("\u2026 `") and len(escape_notes("x" * 600)) == 504
+    assert escape_notes("") == ""
 
 
 def test_cli_rejection_is_one_line(
@@ -461,7 +542,7 @@ def test_render_sorts_by_headline_escapes_cells_and_plots(
     lines = [line for line in table.splitlines() if line.startswith("| ")]
     assert "oracle" in lines[1] and "evil" in lines[2]  # oracle first: higher is better
     assert "| '=evil v1 |" in lines[2]
-    assert "<script>" not in readme and "a \\| b" in readme
+    assert "| ` a \\| b <script> [x](y) ` |" in readme  # inert inside a code span
     assert "budget" not in readme and "the optimal policy that knows the task" in lines[1]
     assert "### BernoulliBandit-v0\\_\\_online-v1" in readme
     for track in ("DarkRoom-v0__online-v1", "BernoulliBandit-v0__online-v1"):

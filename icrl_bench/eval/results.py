@@ -249,27 +249,33 @@ def result_id(
             schema-1 file, whose id is kept as it was: one run's bytes are those of its
             ``[seeds, ...]`` arrays).
     """
-    order = np.argsort(np.asarray(seeds, dtype=np.int64), kind="stable")
     digest = hashlib.sha256()
-    head: list[Any] = [method, method_version, env_id, protocol, [int(seeds[i]) for i in order]]
+    head: list[Any] = [method, method_version, env_id, protocol, sorted(int(s) for s in seeds)]
+    if train_seeds is not None:
+        head.append(sorted(int(s) for s in train_seeds))
+    digest.update(canonical_json(head).encode())
+    if returns is not None:
+        # + 0.0 turns -0.0 into 0.0: the same number, the same bytes
+        digest.update((canonical_array(returns, seeds, train_seeds, "<f8") + 0.0).tobytes())
+    if actions is not None:
+        digest.update(canonical_array(actions, seeds, train_seeds, "<i8").tobytes())
+    return digest.hexdigest()[:16]
+
+
+def canonical_array(
+    arr: Any, seeds: Sequence[int], train_seeds: Sequence[int] | None, dtype: str
+) -> np.ndarray:
+    """A result's ``[runs, seeds, ...]`` array (or one run's ``[seeds, ...]``) as ``dtype``, with
+    its runs sorted by training seed and its evaluation seeds sorted: the order in which
+    :func:`result_id` hashes it, so two spellings of one result compare equal."""
+    out = np.asarray(arr, dtype)
+    if out.ndim == 3:
+        out = out[None]
+    order = np.argsort(np.asarray(seeds, dtype=np.int64), kind="stable")
     run_order = np.zeros(1, dtype=np.int64)
     if train_seeds is not None:
         run_order = np.argsort(np.asarray(train_seeds, dtype=np.int64), kind="stable")
-        head.append(sorted(int(s) for s in train_seeds))
-    digest.update(canonical_json(head).encode())
-
-    def ordered(arr: np.ndarray, dtype: str) -> np.ndarray:
-        arr = np.asarray(arr, dtype)
-        if arr.ndim == 3:
-            arr = arr[None]
-        return np.ascontiguousarray(arr[run_order][:, order])
-
-    if returns is not None:
-        # + 0.0 turns -0.0 into 0.0: the same number, the same bytes
-        digest.update((ordered(returns, "<f8") + 0.0).tobytes())
-    if actions is not None:
-        digest.update(ordered(actions, "<i8").tobytes())
-    return digest.hexdigest()[:16]
+    return np.ascontiguousarray(out[run_order][:, order])
 
 
 def build_result(
