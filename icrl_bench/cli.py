@@ -570,11 +570,19 @@ QUICKSTART_AD = [
 
 
 # -- parser ------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (``icrl-bench: error: ...``, exit 2),
+    like every other error of the CLI; ``--help`` still prints the usage."""
+
+    def error(self, message: str) -> Any:  # argparse's signature is NoReturn
+        prog = self.prog.split()[1:] if self.prog.startswith("icrl-bench") else [self.prog]
+        where = f"{' '.join(prog)}: " if prog else ""
+        self.exit(2, f"icrl-bench: error: {where}{message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``icrl-bench`` argument parser."""
-    parser = argparse.ArgumentParser(
-        prog="icrl-bench", description="In-context RL benchmark suite."
-    )
+    parser = _Parser(prog="icrl-bench", description="In-context RL benchmark suite.")
     parser.add_argument("--version", action="version", version=icrl_bench.__version__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -591,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_gen.add_argument("env_id")
     p_gen.add_argument("--variant", required=True, help="histories, ad-eps, noisy-mix, ...")
     p_gen.add_argument("--scale", default="smoke", help="smoke or paper")
-    p_gen.add_argument("--seed", type=int, default=0)
+    p_gen.add_argument("--seed", type=_seed, default=0)
     p_gen.add_argument("--workers", type=_positive_int, default=None)
     p_gen.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p_gen.add_argument("--force", action="store_true", help="regenerate if it exists")
@@ -631,7 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_eval.add_argument("--task", required=True, help="e.g. icrl_bench/DarkRoom-v0")
     p_eval.add_argument("--protocol", default="online-v1", help="online-v1, offline-prompt-v1, ...")
-    p_eval.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p_eval.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2])
     p_eval.add_argument("--out", default=None, help="results file (default results/...json)")
     p_eval.add_argument(
         "--episodes", type=_positive_int, default=None, help="override E (not submittable)"

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import yaml
 
 from icrl_bench.errors import IcrlBenchError
+from icrl_bench.values import COUNT, NON_NEGATIVE_INT, SEED, UNIT, Range, ValueRangeError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -27,6 +28,56 @@ _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 class ConfigError(IcrlBenchError):
     """A config file or override is invalid."""
+
+
+_POSITIVE = Range(0.0, low_open=True)
+_NON_NEGATIVE = Range(0.0)
+_FRACTION = Range(0.0, 1.0, high_open=True)
+#: what every numeric field of the baselines' ``Config`` and of ``TrainConfig`` accepts, by field
+#: name (a field means the same in every baseline); a test checks that every numeric field of
+#: every config class is listed
+RANGES: dict[str, Range] = {
+    # training
+    "steps": Range(1, 10**9, integer=True),
+    "batch_size": Range(1, 2**16, integer=True),
+    "lr": Range(0.0, 10.0, low_open=True),
+    "min_lr_ratio": UNIT,
+    "weight_decay": _NON_NEGATIVE,
+    "warmup_steps": NON_NEGATIVE_INT,
+    "grad_clip": _POSITIVE,
+    "checkpoint_every": COUNT,
+    "log_every": COUNT,
+    "seed": SEED,
+    "betas": _FRACTION,  # each of the two
+    # model
+    "context": Range(1, 2**16, integer=True),
+    "context_episodes": COUNT,
+    "d_model": Range(1, 2**14, integer=True),
+    "n_layers": Range(1, 256, integer=True),
+    "n_heads": Range(1, 256, integer=True),
+    "dropout": _FRACTION,
+    "label_smoothing": _FRACTION,
+    "prompt_dropout": UNIT,
+    "temperature": _POSITIVE,
+    "episode_noise": _NON_NEGATIVE,
+    "ema_tau": Range(0.0, 1.0, low_open=True),
+    "expert_hidden": NON_NEGATIVE_INT,
+    "history": COUNT,
+    "latent": COUNT,
+    "moe_layers": NON_NEGATIVE_INT,
+    "prompt_length": COUNT,
+    "query_every": COUNT,
+    "return_scale": _POSITIVE,
+    "target_return": Range(),
+    "token_experts": COUNT,
+    "token_top_k": COUNT,
+    "task_experts": COUNT,
+    "task_top_k": COUNT,
+    "wm_hidden": COUNT,
+    "wm_weight": _NON_NEGATIVE,
+    "balance_weight": _NON_NEGATIVE,
+    "contrastive_weight": _NON_NEGATIVE,
+}
 
 
 def config_path(method: str, family_name: str) -> Path:
@@ -99,11 +150,24 @@ def build(cls: type[T], values: dict[str, Any], section: str) -> T:
         if key not in fields:
             raise ConfigError(f"unknown config key '{section}.{key}'")
         default = getattr(defaults, key)
-        kwargs[key] = _coerce(f"{section}.{key}", value, default)
+        kwargs[key] = _in_range(f"{section}.{key}", _coerce(f"{section}.{key}", value, default))
     try:
         return cls(**kwargs)
     except ValueError as exc:
         raise ConfigError(f"{section}: {exc}") from None
+
+
+def _in_range(name: str, value: Any) -> Any:
+    """``value`` checked against :data:`RANGES` (by the field's own name)."""
+    rng = RANGES.get(name.rsplit(".", 1)[-1])
+    if rng is None or isinstance(value, bool | str):
+        return value
+    try:
+        if isinstance(value, tuple):
+            return tuple(rng.check(f"config key '{name}' entry", v) for v in value)
+        return rng.check(f"config key '{name}'", value)
+    except ValueRangeError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:

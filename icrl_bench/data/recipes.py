@@ -36,6 +36,7 @@ from icrl_bench.data.store import (
 from icrl_bench.errors import IcrlBenchError, UnknownIdError
 from icrl_bench.provenance import git_sha
 from icrl_bench.registry import FamilySpec, family, tasks
+from icrl_bench.values import COUNT, NON_NEGATIVE_INT, SEED, UNIT, Range
 
 SCHEMA_VERSION = 1
 #: transitions one chunk holds in memory (a recipe's chunks are fixed by this, not by workers)
@@ -322,6 +323,54 @@ class Plan:
         }
 
 
+#: what every learner parameter a recipe override may set accepts (a test checks that every
+#: numeric parameter of every variant is listed)
+PARAM_RANGES: dict[str, Range] = {
+    "lr": Range(0.0, 1.0, low_open=True),
+    "gamma": UNIT,
+    "eps_start": UNIT,
+    "eps_end": UNIT,
+    "eps_floor": UNIT,
+    "frozen_eps": UNIT,
+    "decay_fraction": Range(0.0, 1.0, low_open=True),
+    "expert_share": UNIT,
+    "random_share": UNIT,
+    "medium_fraction": UNIT,
+    "noise_scale": Range(0.0),
+    "population": COUNT,
+    "elite": COUNT,
+    "init_std": Range(0.0, low_open=True),
+    "min_std": Range(0.0),
+    "prior_mean": Range(),
+    "prior_var": Range(0.0, low_open=True),
+}
+#: what the scale fields an override may set accept
+SCALE_RANGES: dict[str, Range] = {
+    "tasks": COUNT,
+    "histories": COUNT,
+    "episodes": COUNT,
+    "train_episodes": NON_NEGATIVE_INT,
+    "tasks_per_chunk": COUNT,
+}
+#: the most transitions one dataset may hold (the largest shipped recipe has 20M)
+MAX_TRANSITIONS = 10**9
+
+
+def _override(var: Variant, key: str, value: Any, current: Any) -> Any:
+    """A checked recipe override: the key's declared range, or a string for a string field."""
+    name = f"recipe parameter {key!r} of {var.id}"
+    if key == "split":
+        if value not in ("train", "test"):
+            raise IcrlBenchError(f"{name} must be 'train' or 'test', got {value!r}")
+        return value
+    if key == "tasks" and value is None:
+        return None
+    rng = SCALE_RANGES.get(key) or PARAM_RANGES.get(key)
+    if rng is None:
+        raise IcrlBenchError(f"{name} cannot be overridden (it is a {type(current).__name__})")
+    return rng.check(name, value)
+
+
 def plan(
     env_id: str,
     variant_name: str,
@@ -348,18 +397,25 @@ def plan(
     sc = scale_for(spec, scale)
     overrides = dict(overrides or {})
     chunk_override = overrides.pop("tasks_per_chunk", None)
+    if chunk_override is not None:
+        chunk_override = _override(var, "tasks_per_chunk", chunk_override, 1)
     for key, value in overrides.items():
         if key in Scale.__dataclass_fields__:
-            sc = replace(sc, **{key: value})
+            sc = replace(sc, **{key: _override(var, key, value, getattr(sc, key))})
         elif key in params:
-            params[key] = value
+            params[key] = _override(var, key, value, params[key])
         else:
             raise IcrlBenchError(f"unknown recipe parameter {key!r} for {var.id}")
-    if seed < 0:
-        raise IcrlBenchError(f"seed must be >= 0, got {seed}")
+    SEED.check("seed", seed)
     frozen = var.frozen and _flag(learner, "freezable")
     total_episodes = sc.episodes + (sc.train_episodes if frozen else 0)
     per_task = sc.histories * total_episodes * spec.horizon
+    n_tasks = sc.tasks if sc.tasks is not None else len(getattr(tasks(spec.name), sc.split))
+    if per_task * n_tasks > MAX_TRANSITIONS:
+        raise IcrlBenchError(
+            f"{var.id} at this scale would hold {per_task * n_tasks:,} transitions; "
+            f"the limit is {MAX_TRANSITIONS:,}"
+        )
     tasks_per_chunk = int(chunk_override or max(1, CHUNK_TRANSITIONS // max(per_task, 1)))
     if learner == "sac":  # one task per worker process: SAC runs are slow and independent
         tasks_per_chunk = int(chunk_override or 1)

@@ -15,6 +15,7 @@ from icrl_bench.eval.agents import Agent
 from icrl_bench.eval.protocols import Protocol, Setting, setting
 from icrl_bench.eval.scoring import success_source
 from icrl_bench.registry import family, tasks
+from icrl_bench.values import check_seeds
 
 #: the arrays a prompt carries (labels such as ``optimal_actions`` would leak the task)
 PROMPT_KEYS = (
@@ -110,7 +111,8 @@ def evaluate(
         protocol: a protocol id, e.g. ``"online-v1"``.
         seeds: evaluation seeds; all seeds x test tasks run as one batch. Seed ``s`` alone fixes
             its envs' randomness; the agent's own stream is seeded from the whole list
-            (:func:`agent_seed`), so the same list always gives the same returns.
+            (:func:`agent_seed`), so the same list always gives the same returns. Each must be
+            in ``[0, 2**32)`` and none repeated (:func:`icrl_bench.values.check_seeds`).
         episodes: override E (for smoke tests; leaderboard submissions need the protocol's E).
         split: ``"test"`` (every protocol's split), or ``"train"`` for a diagnostic of how a
             model does on the tasks it was trained on (``EvalResult.split`` records it; the
@@ -128,9 +130,7 @@ def evaluate(
     dist = tasks(spec.name)
     test = list(dist.test if split == "test" else dist.train)
     bandit = "Bandit" in spec.name
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValueError("evaluate needs at least one seed")
+    seeds = check_seeds("evaluation seeds", [int(s) for s in seeds])
     if split == "train" and proto.prompted:
         raise ValueError("prompted protocols take their prompts from the test split")
     out = EvalResult(
