@@ -126,7 +126,7 @@ def cmd_data_list(args: argparse.Namespace) -> int:
     rows = []
     for manifest in data.list_datasets():
         try:
-            rows.append(summary(data.load(manifest["id"])))
+            rows.append(summary(data.load(manifest["id"], verify=False)))
         except IcrlBenchError as exc:
             rows.append({"id": manifest.get("id", "?"), "variant": f"BROKEN: {exc}"})
     cols = ("id", "transitions", "histories", "episodes", "MB", "seconds")
@@ -169,7 +169,7 @@ def cmd_data_verify(args: argparse.Namespace) -> int:
     """Recompute checksums and check invariants; exit 1 naming the failure."""
     from icrl_bench import data
 
-    data.load(args.id).verify()
+    data.load(args.id, verify=False).verify()
     print(f"{args.id}: ok")
     return 0
 

@@ -15,7 +15,9 @@ from icrl_bench.data.store import (
     CORE_ARRAYS,
     MANIFEST,
     DatasetError,
+    datasets_root,
     open_array,
+    recipe_sha256,
     resolve,
     sha256_file,
     stored_recipe,
@@ -36,6 +38,97 @@ STEP_ARRAYS = (
 )
 
 SLICES = ("early", "mid", "late")
+#: the dtypes an array file may declare (little-endian numbers and booleans); anything else, an
+#: object or structured dtype above all, is refused before the file is mapped
+ALLOWED_DTYPES = frozenset(
+    {"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f4", "<f8"}
+)
+#: manifest fields every dataset has, with their JSON types
+REQUIRED_KEYS: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "env_id": str,
+    "family": str,
+    "variant": str,
+    "seed": int,
+    "horizon": int,
+    "arrays": dict,
+    "counts": dict,
+    "tasks": list,
+    "recipe": dict,
+    "reference_returns": dict,
+    "provenance": dict,
+}
+COUNT_KEYS = ("transitions", "histories", "episodes", "tasks")
+#: a manifest larger than this is refused unread (Meta-World's task lists are the largest, <1 MB)
+MAX_MANIFEST_BYTES = 64 * 2**20
+#: the file beside the manifest that records a passed ``verify`` (see :func:`ensure_verified`)
+STAMP = ".verified.json"
+
+
+def _label(path: Path) -> str:
+    """A dataset's id as its directory names it (the manifest's own may be what is broken)."""
+    try:
+        return "/".join(path.resolve().relative_to(datasets_root().resolve()).parts)
+    except ValueError:
+        return str(path)
+
+
+def _expected_rows(name: str, counts: Mapping[str, int]) -> int | None:
+    """How many rows an array must have, from the manifest's counts (None: not constrained)."""
+    if name in STEP_ARRAYS or name == "optimal_actions":
+        return counts["transitions"]
+    if name in ("history_offsets", "episode_offsets"):
+        return counts["histories" if name == "history_offsets" else "episodes"] + 1
+    if name in ("history_task", "history_kind"):
+        return counts["histories"]
+    return None
+
+
+def check_manifest(label: str, manifest: Any) -> None:
+    """The manifest's structure: required keys and their types, counts, and every array entry
+    (a plain file name, an allowed dtype, a shape whose rows match the counts).
+
+    Raises:
+        DatasetError: ``<label>: <problem>``, one line.
+    """
+    if not isinstance(manifest, dict):
+        raise DatasetError(f"{label}: the manifest is not a JSON object")
+    for key, kind in REQUIRED_KEYS.items():
+        if key not in manifest:
+            raise DatasetError(f"{label}: the manifest lacks {key!r}")
+        value = manifest[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise DatasetError(f"{label}: manifest field {key!r} has the wrong type")
+    counts = manifest["counts"]
+    for key in COUNT_KEYS:
+        value = counts.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise DatasetError(f"{label}: manifest count {key!r} is not a non-negative integer")
+    missing = [n for n in CORE_ARRAYS if n not in manifest["arrays"]]
+    if missing:
+        raise DatasetError(f"{label}: the manifest lacks the arrays {', '.join(missing)}")
+    for name, meta in manifest["arrays"].items():
+        if not isinstance(meta, dict) or not {"dtype", "shape", "file", "sha256"} <= set(meta):
+            raise DatasetError(f"{label}: array {name!r} needs dtype, shape, file and sha256")
+        if meta["file"] != f"{name}.bin":
+            raise DatasetError(f"{label}: array {name!r} must be stored in {name}.bin")
+        if meta["dtype"] not in ALLOWED_DTYPES:
+            raise DatasetError(
+                f"{label}: array {name!r} has dtype {meta['dtype']!r}; allowed: "
+                f"{', '.join(sorted(ALLOWED_DTYPES))}"
+            )
+        shape = meta["shape"]
+        if (
+            not isinstance(shape, list)
+            or not 1 <= len(shape) <= 4
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        ):
+            raise DatasetError(f"{label}: array {name!r} has an invalid shape {shape!r}")
+        rows = _expected_rows(name, counts)
+        if rows is not None and shape[0] != rows:
+            raise DatasetError(
+                f"{label}: array {name!r} has {shape[0]} rows; the counts give {rows}"
+            )
 
 
 class Dataset:
@@ -50,11 +143,21 @@ class Dataset:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        label = _label(path)
         try:
-            self.manifest: dict[str, Any] = json.loads((path / MANIFEST).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DatasetError(f"{path}: unreadable manifest ({exc})") from None
-        self.id: str = self.manifest["id"]
+            with (path / MANIFEST).open("rb") as fh:
+                text = fh.read(MAX_MANIFEST_BYTES + 1)
+            if len(text) > MAX_MANIFEST_BYTES:
+                raise DatasetError(f"{label}: the manifest is over {MAX_MANIFEST_BYTES} bytes")
+            manifest = json.loads(text)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise DatasetError(f"{label}: unreadable manifest ({str(exc)[:120]})") from None
+        check_manifest(label, manifest)
+        self.manifest: dict[str, Any] = manifest
+        in_store = not label.startswith("/") and label.count("/") == 2
+        if in_store and manifest["id"] != label:
+            raise DatasetError(f"{label}: the manifest names itself {manifest['id']!r}")
+        self.id: str = manifest["id"]
         self.arrays: dict[str, np.ndarray] = {}
         self._fds: dict[str, int] = {}
         for name, meta in self.manifest["arrays"].items():
@@ -296,18 +399,98 @@ class Dataset:
 
     # -- integrity ----------------------------------------------------------------------------
     def verify(self) -> None:
-        """Recompute every checksum and check the structural invariants.
+        """Recompute every checksum, the recipe hash, the structural invariants and the value
+        ranges (actions inside the family's action space, finite rewards and observations).
 
         Raises:
-            DatasetError: naming the first array or invariant that fails.
+            DatasetError: ``<id>: <problem>`` for the first array or invariant that fails.
         """
         for name, meta in self.manifest["arrays"].items():
             if sha256_file(self.path / meta["file"]) != meta["sha256"]:
                 raise DatasetError(f"{self.id}: checksum mismatch in {meta['file']} ({name})")
-        missing = [n for n in CORE_ARRAYS if n not in self.arrays]
-        if missing:
-            raise DatasetError(f"{self.id}: manifest lacks arrays {missing}")
+        recorded = self.manifest.get("recipe_sha256")
+        if recorded is None:
+            raise DatasetError(
+                f"{self.id}: the manifest records no recipe_sha256 (written before datasets "
+                "recorded one); regenerate it with `icrl-bench data generate ... --force`"
+            )
+        try:
+            actual = recipe_sha256(self.manifest)
+        except ValueError:
+            actual = ""
+        if actual != recorded:
+            raise DatasetError(
+                f"{self.id}: the recipe, tasks or references in the manifest were edited "
+                "(recipe_sha256 does not match)"
+            )
         _check_invariants(self)
+        _check_values(self)
+
+
+def ensure_verified(ds: Dataset) -> None:
+    """Verify ``ds`` unless a stamp shows it passed with exactly these files.
+
+    The stamp (:data:`STAMP`, beside the manifest) records every file's size and modification
+    time at the last passed :meth:`Dataset.verify`; any change to the manifest or an array file
+    (a flipped byte included) changes them, and the next load verifies again. A store that
+    cannot be written is verified at every load.
+
+    Raises:
+        DatasetError: the dataset fails :meth:`Dataset.verify`.
+    """
+    files = [MANIFEST, *(meta["file"] for meta in ds.manifest["arrays"].values())]
+    try:
+        seen = {f: [(st := (ds.path / f).stat()).st_size, st.st_mtime_ns] for f in files}
+    except OSError as exc:
+        raise DatasetError(f"{ds.id}: {exc.strerror}: {exc.filename}") from None
+    stamp = ds.path / STAMP
+    try:
+        if json.loads(stamp.read_text()) == seen:
+            return
+    except (OSError, ValueError):
+        pass
+    ds.verify()
+    tmp = stamp.with_name(f"{STAMP}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(seen, sort_keys=True))
+        os.replace(tmp, stamp)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_values(ds: Dataset) -> None:
+    """Actions inside the family's action space; rewards and observations finite."""
+    import gymnasium as gym
+
+    from icrl_bench.registry import family
+
+    env = gym.make(family(ds.manifest["env_id"]).env_id)
+    space = env.unwrapped.action_space
+    env.close()
+    for name in ("actions", "optimal_actions"):
+        if name not in ds.arrays:
+            continue
+        acts = np.asarray(ds.arrays[name])
+        if isinstance(space, gym.spaces.Discrete):
+            low, high = float(space.start), float(space.start + space.n - 1)
+            bad = (acts < low) | (acts > high)
+        elif isinstance(space, gym.spaces.Box):
+            # recorded actions are the ones the env executed: within its box (float32 slack)
+            bad = ~np.isfinite(acts) | (acts < space.low - 1e-5) | (acts > space.high + 1e-5)
+            low, high = float(np.min(space.low)), float(np.max(space.high))
+        else:  # pragma: no cover - every family has a Discrete or Box action space
+            continue
+        if bad.any():
+            row = int(np.flatnonzero(bad.reshape(len(acts), -1).any(axis=1))[0])
+            raise DatasetError(
+                f"{ds.id}: {name}[{row}] = {acts[row].tolist()} lies outside the action space "
+                f"[{low}, {high}]"
+            )
+    for name in ("rewards", "observations", "next_observations"):
+        arr = np.asarray(ds.arrays[name])
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            row = int(np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))[0])
+            raise DatasetError(f"{ds.id}: {name}[{row}] is not finite")
 
 
 def _check_invariants(ds: Dataset) -> None:
@@ -347,18 +530,26 @@ def _check_invariants(ds: Dataset) -> None:
         raise DatasetError(f"{ds.id}: task_index beyond the task list")
 
 
-def load(dataset_id: str) -> Dataset:
-    """Open a dataset read-only and memory-mapped.
+def load(dataset_id: str, verify: bool = True) -> Dataset:
+    """Open a dataset read-only and memory-mapped, verified.
 
     Args:
         dataset_id: ``<Family>/<variant>-v<N>/<scale>-seed<S>``, or ``<Family>/<variant>-v<N>``
             when exactly one instance exists.
+        verify: check it with :func:`ensure_verified` (checksums, recipe hash, invariants and
+            value ranges at the first load and after any change to its files), so training and
+            evaluation never use corrupt data. ``False`` only checks the manifest's structure
+            and the files' sizes (``data show`` of a broken dataset, for example).
 
     Raises:
         UnknownIdError: no such dataset.
-        DatasetError: a missing or truncated array file.
+        DatasetError: a malformed manifest, a missing or truncated array file, or (with
+            ``verify``) data that fails :meth:`Dataset.verify`.
     """
-    return Dataset(resolve(dataset_id).path())
+    ds = Dataset(resolve(dataset_id).path())
+    if verify:
+        ensure_verified(ds)
+    return ds
 
 
 def summary(ds: Dataset) -> Mapping[str, Any]:

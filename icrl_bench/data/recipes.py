@@ -29,6 +29,7 @@ from icrl_bench.data.store import (
     DatasetRef,
     datasets_root,
     instance_name,
+    recipe_sha256,
     staging,
     stored_recipe,
     write_manifest,
@@ -555,6 +556,7 @@ def generate(
                 },
             }
             manifest["floor_return"] = _floor_return(p, chosen)
+            manifest["recipe_sha256"] = recipe_sha256(manifest)
             write_manifest(tmp, manifest)
     return ref.id
 

@@ -66,6 +66,30 @@ def stored_recipe(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return {**RECIPE_DEFAULTS, **manifest.get("recipe", {})}
 
 
+#: the manifest fields a dataset's definition consists of: ``recipe_sha256`` hashes them, so an
+#: edit of any (a learner parameter, a task, a reference return) is caught by ``verify``
+DEFINITION_KEYS = (
+    "env_id",
+    "variant",
+    "scale",
+    "seed",
+    "recipe",
+    "tasks",
+    "horizon",
+    "reference_returns",
+    "floor_return",
+)
+
+
+def recipe_sha256(manifest: Mapping[str, Any]) -> str:
+    """sha256 of a manifest's definition (:data:`DEFINITION_KEYS`), as canonical JSON, its
+    recipe completed with :data:`RECIPE_DEFAULTS`."""
+    body = {k: manifest.get(k) for k in DEFINITION_KEYS}
+    body["recipe"] = stored_recipe(manifest)  # keys older manifests lack hash as their default
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def home() -> Path:
     """``$ICRL_BENCH_HOME`` or ``~/.icrl_bench``."""
     return Path(os.environ.get("ICRL_BENCH_HOME", Path.home() / ".icrl_bench")).expanduser()
@@ -141,16 +165,21 @@ def resolve(dataset_id: str) -> DatasetRef:
 
 
 def list_datasets() -> list[dict[str, Any]]:
-    """Manifests of every complete dataset (temporary and partial directories are skipped)."""
+    """Manifests of every complete dataset (temporary and partial directories are skipped),
+    each with ``id`` set from its directory; an unreadable manifest gives ``{"id": ...}`` only,
+    so that a listing shows it (as broken) instead of failing."""
     root = datasets_root()
     out = []
     for manifest in sorted(root.glob(f"*/*/*/{MANIFEST}")):
-        if any(part.startswith(".") for part in manifest.relative_to(root).parts):
+        parts = manifest.relative_to(root).parts
+        if any(part.startswith(".") for part in parts):
             continue
+        dir_id = "/".join(parts[:3])
         try:
-            out.append(json.loads(manifest.read_text()))
-        except (OSError, json.JSONDecodeError):
-            continue
+            doc = json.loads(manifest.read_bytes()[: 64 * 2**20])
+        except (OSError, ValueError, RecursionError):
+            doc = None
+        out.append({**doc, "id": dir_id} if isinstance(doc, dict) else {"id": dir_id})
     return out
 
 
