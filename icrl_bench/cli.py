@@ -208,6 +208,7 @@ def evaluate_to_file(
     out: str | None = None,
     episodes: int | None = None,
     notes: str = "",
+    allow_partial: bool = False,
 ) -> tuple[str, dict[str, object], dict[str, Any]]:
     """Evaluate a reference agent, or the checkpoints of one method's training runs, and write
     one results file.
@@ -215,6 +216,9 @@ def evaluate_to_file(
     Args:
         agent_name: a reference agent's name, or one or more checkpoint directories: independent
             training runs of one method, config and dataset (each is evaluated under ``seeds``).
+        allow_partial: accept runs whose training stopped early. The result is marked: its
+            config gains ``partial: {train seed: updates reached}`` (so it never shares a hash
+            with finished runs) and its notes start with ``partial training``.
 
     Returns:
         The path written, the results document and its metrics (as the leaderboard computes them).
@@ -269,12 +273,20 @@ def evaluate_to_file(
                 "checkpoint agents need the 'baselines' package (install icrl-bench from a "
                 "checkout)"
             ) from None
-        loaded = load_runs(names, spec.env_id)
+        loaded = load_runs(names, spec.env_id, allow_partial)
         first = loaded[0]
+        run_config = dict(first.config)
+        partial = [r for r in loaded if r.partial]
+        if partial:
+            run_config["partial"] = {str(r.train_seed): r.step for r in partial}
+            reached = ", ".join(f"seed {r.train_seed} at {r.step:,}" for r in partial)
+            notes = f"partial training ({reached} of {first.steps:,} updates)" + (
+                f"; {notes}" if notes else ""
+            )
         runs = [
             Run(
                 train_seed=r.train_seed,
-                config_sha256=config_sha256(strip_seed(r.config)),
+                config_sha256=config_sha256(strip_seed(run_config)),
                 dataset_sha256=(r.dataset or {}).get("sha256"),
                 git_sha=r.git_sha,
             )
@@ -288,7 +300,7 @@ def evaluate_to_file(
             results,
             first.method,
             first.version,
-            config=first.config,
+            config=run_config,
             dataset=first.dataset,
             notes="; ".join(n for n in (notes, action_note(first.config)) if n),
             runs=runs,
@@ -341,7 +353,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate an agent (or several training runs of one method) under a protocol and write
     one results file."""
     path, doc, summary = evaluate_to_file(
-        args.agent, args.task, args.protocol, args.seeds, args.out, args.episodes, args.notes
+        args.agent,
+        args.task,
+        args.protocol,
+        args.seeds,
+        args.out,
+        args.episodes,
+        args.notes,
+        args.allow_partial,
     )
     runs = doc["runs"]
     if isinstance(runs, list):
@@ -645,6 +664,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--episodes", type=_positive_int, default=None, help="override E (not submittable)"
     )
     p_eval.add_argument("--notes", default="", help="free text shown on the leaderboard")
+    p_eval.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="evaluate runs whose training stopped early (the result is marked partial)",
+    )
     p_eval.set_defaults(func=cmd_evaluate)
 
     p_train = sub.add_parser("train", help="train a baseline on a dataset")

@@ -77,6 +77,9 @@ CLAIM_TOLERANCE = 1e-6
 #: how far (in reward standard deviations, scaled by sqrt(horizon)) a bandit's sampled return
 #: may lie from the expected return of its recorded pulls
 BANDIT_RETURN_SIGMAS = 8
+#: how the notes of a result of partial training runs begin (``icrl-bench evaluate
+#: --allow-partial`` writes them; the table's ``runs`` cell then says ``partial``)
+PARTIAL_NOTE = "partial training"
 #: the longest ``notes`` a result may carry (the results schema's limit) and a table shows
 MAX_NOTES_CHARS = 500
 #: the deepest JSON nesting a results file may have (the schema itself needs 6 levels)
@@ -387,6 +390,13 @@ def validate(doc: Mapping[str, Any]) -> Validated:
         )
     st = setting(spec.name, doc["protocol"])
     _check_method_name(doc["method"])
+    partial = isinstance(doc["config"], dict) and "partial" in doc["config"]
+    if partial and not doc.get("notes", "").startswith(PARTIAL_NOTE):
+        raise SubmissionError(
+            "notes",
+            f"a result of partial training runs (config.partial) must say so: its notes start "
+            f"with {PARTIAL_NOTE!r}",
+        )
     _check_text("method_version", doc["method_version"], _VERSION_RE)
     _check_text("notes", doc.get("notes", ""), None)
     for i, ds in enumerate([doc["dataset"] or {}, *doc["prompt_datasets"]]):
@@ -850,7 +860,8 @@ def _runs_cell(row: Mapping[str, str]) -> str:
     if is_reference_row(row):
         return f"{row.get('runs', '')} (seeds)"
     runs = _runs(row)
-    return f"{runs} ⚠" if runs < MIN_RUNS else str(runs)
+    cell = f"{runs} ⚠" if runs < MIN_RUNS else str(runs)
+    return f"{cell} partial" if row.get("notes", "").startswith(PARTIAL_NOTE) else cell
 
 
 def current_rows(rows: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:

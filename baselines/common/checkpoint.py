@@ -4,8 +4,11 @@ A checkpoint directory holds:
 
 * ``checkpoint.json``: ``format`` (:data:`FORMAT`), ``method``, ``version``, the env id, the
   training dataset's id and sha256, the observation and action spaces, the fully resolved
-  config (its ``train.seed`` is the run's training seed) and the commit it was trained at
-  (``git_sha``; absent from checkpoints written before it was recorded);
+  config (its ``train.seed`` is the run's training seed), the commit it was trained at
+  (``git_sha``; absent from checkpoints written before it was recorded), and how far training
+  got: ``step`` (the updates in the saved weights) of ``steps`` (the config's), rewritten at
+  every save. A run with ``step < steps`` (killed, or still training) is partial: evaluation
+  refuses it unless asked for a partial run;
 * ``model.pt``: the weights (a state dict; loaded with ``torch.load(weights_only=True)``);
 * ``train_state.pt`` and ``log.jsonl``: the trainer's resumable state and loss log.
 """
@@ -102,10 +105,25 @@ def load_weights(model: torch.nn.Module, ckpt_dir: Path) -> None:
 
 
 def write_meta(out_dir: Path, meta: dict[str, Any]) -> None:
-    """Write ``checkpoint.json`` (``format`` is added)."""
+    """Write ``checkpoint.json`` atomically (``format`` is added): a kill mid-write leaves the
+    previous one."""
     out_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"format": FORMAT, **meta}, indent=2, sort_keys=True) + "\n"
-    (out_dir / "checkpoint.json").write_text(text)
+    tmp = out_dir / f".checkpoint.json.{os.getpid()}.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, out_dir / "checkpoint.json")
+
+
+def training_progress(ckpt_dir: Path, meta: dict[str, Any]) -> tuple[int, int]:
+    """``(step, steps)``: the updates in a checkpoint's weights and the config's total. A
+    checkpoint written before ``step`` was recorded is read from its ``train_state.pt``."""
+    steps = int((meta.get("config") or {}).get("train", {}).get("steps", 0))
+    if "step" in meta:
+        return int(meta["step"]), int(meta.get("steps", steps))
+    state = ckpt_dir / "train_state.pt"
+    if state.is_file():
+        return int(load_state(state)["step"]), steps
+    return steps, steps  # no trainer state at all: nothing says it stopped early
 
 
 def read_meta(ckpt_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -145,6 +163,8 @@ class LoadedAgent:
         dataset: ``{"id", "sha256"}`` of the training dataset.
         train_seed: the run's training seed (``config["train"]["seed"]``).
         git_sha: the commit it was trained at, or ``None`` where not recorded.
+        step: the updates in its weights.
+        steps: the updates its config asks for (``step < steps``: a partial run).
     """
 
     agent: Any
@@ -154,17 +174,37 @@ class LoadedAgent:
     dataset: dict[str, str] | None
     train_seed: int = 0
     git_sha: str | None = None
+    step: int = 0
+    steps: int = 0
+
+    @property
+    def partial(self) -> bool:
+        """Whether training stopped before the config's last update."""
+        return self.step < self.steps
 
 
-def load_agent(ckpt_dir: str | os.PathLike[str], env_id: str) -> LoadedAgent:
+def load_agent(
+    ckpt_dir: str | os.PathLike[str], env_id: str, allow_partial: bool = False
+) -> LoadedAgent:
     """Load the agent of a checkpoint directory for evaluation on ``env_id``.
 
+    Args:
+        allow_partial: accept a run whose training stopped early (see :func:`training_progress`).
+
     Raises:
-        CheckpointError: the checkpoint is unusable, or was trained on another family.
+        CheckpointError: the checkpoint is unusable, was trained on another family, or (without
+            ``allow_partial``) its training did not finish.
     """
     from icrl_bench.registry import family
 
     meta = read_meta(ckpt_dir)
+    step, steps = training_progress(Path(ckpt_dir), meta)
+    if step < steps and not allow_partial:
+        raise CheckpointError(
+            f"{ckpt_dir}: training stopped at update {step:,} of {steps:,}; finish it (rerun "
+            "its `icrl-bench train` command with the same --out) or evaluate it as a partial "
+            "run with --allow-partial"
+        )
     if family(env_id).env_id != meta["env_id"]:
         raise CheckpointError(
             f"{ckpt_dir}: trained on {meta['env_id']}, cannot evaluate on {family(env_id).env_id}"
@@ -180,10 +220,12 @@ def load_agent(ckpt_dir: str | os.PathLike[str], env_id: str) -> LoadedAgent:
         dataset=meta.get("dataset"),
         train_seed=int(seed),
         git_sha=meta.get("git_sha"),
+        step=step,
+        steps=steps,
     )
 
 
-def load_runs(ckpt_dirs: list[str], env_id: str) -> list[LoadedAgent]:
+def load_runs(ckpt_dirs: list[str], env_id: str, allow_partial: bool = False) -> list[LoadedAgent]:
     """Load the checkpoints of independent training runs of one method and config, for one
     multi-run result.
 
@@ -194,7 +236,7 @@ def load_runs(ckpt_dirs: list[str], env_id: str) -> list[LoadedAgent]:
     """
     from icrl_bench.eval.results import config_sha256, strip_seed
 
-    loaded = [load_agent(d, env_id) for d in ckpt_dirs]
+    loaded = [load_agent(d, env_id, allow_partial) for d in ckpt_dirs]
     first = loaded[0]
     seen = {first.train_seed: ckpt_dirs[0]}
     for path, run in zip(ckpt_dirs[1:], loaded[1:], strict=True):

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from baselines.common.checkpoint import CheckpointError, write_meta
+from baselines.common.checkpoint import CheckpointError, read_meta, write_meta
 from baselines.common.config import ConfigError, as_dict, build
 from baselines.common.data import dataset_ref
 from baselines.common.device import pick_device
@@ -129,21 +129,33 @@ def fit(
     stats = standardise_observations(model, ds)
     facts = prepare(model, ds) if prepare is not None else {}
     model = model.to(device)
-    write_meta(
-        out,
-        {
-            "method": method,
-            "version": version,
-            "env_id": spec.env_id,
-            "dataset": dataset_ref(ds),
-            "observation_space": obs_info,
-            "action_space": act_info,
-            "observation_stats": stats,
-            "data_facts": facts,
-            "config": resolved,
-            "git_sha": git_sha(),
-        },
-    )
+    meta = {
+        "method": method,
+        "version": version,
+        "env_id": spec.env_id,
+        "dataset": dataset_ref(ds),
+        "observation_space": obs_info,
+        "action_space": act_info,
+        "observation_stats": stats,
+        "data_facts": facts,
+        "config": resolved,
+        "git_sha": git_sha(),
+        "steps": tcfg.steps,
+        "step": 0,
+    }
+    if (out / "checkpoint.json").exists():  # a resume: the run must be this one
+        previous = read_meta(out)
+        check_resume(out, previous, meta)
+        meta["step"] = int(previous.get("step", 0))
+    for stale in out.glob(".*.tmp") if out.is_dir() else []:  # a killed run's partial writes
+        stale.unlink(missing_ok=True)
+    write_meta(out, meta)
+
+    def saved(step: int, trained: nn.Module) -> None:
+        write_meta(out, {**meta, "step": step})
+        if on_save is not None:
+            on_save(step, trained)
+
     sample = make_sampler(cfg, ds, tcfg.batch_size, device)
     train(
         model,
@@ -152,7 +164,44 @@ def fit(
         tcfg,
         out,
         progress=progress,
-        on_save=on_save,
+        on_save=saved,
         tokens_per_batch=tcfg.batch_size * cfg.context,  # transitions per batch
     )
+    write_meta(out, {**meta, "step": tcfg.steps})
     return out
+
+
+#: train settings a resumed run may change: how long it trains and how often it logs and saves
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "log_every")
+
+
+def check_resume(out: Path, previous: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Refuse to resume the run in ``out`` with another method, family, dataset or config,
+    before any file there is touched.
+
+    Raises:
+        ConfigError: naming the first difference.
+    """
+    for key in ("method", "version", "env_id"):
+        if previous.get(key) != meta[key]:
+            raise ConfigError(
+                f"{out} holds a run of {key} {previous.get(key)!r}, not {meta[key]!r}: train "
+                "into another --out"
+            )
+    if (previous.get("dataset") or {}).get("sha256") != meta["dataset"]["sha256"]:
+        raise ConfigError(
+            f"{out} holds a run on dataset {(previous.get('dataset') or {}).get('id')!r}, not "
+            f"{meta['dataset']['id']!r}: train into another --out"
+        )
+    old, new = previous.get("config") or {}, meta["config"]
+    for section in ("model", "train"):
+        before, after = old.get(section) or {}, new[section]
+        for key in sorted(set(before) | set(after)):
+            if section == "train" and key in RESUMABLE_CHANGES:
+                continue
+            if before.get(key) != after.get(key):
+                raise ConfigError(
+                    f"{out} holds a run with {section}.{key}={before.get(key)!r}, not "
+                    f"{after.get(key)!r}: resume it with its own config or train into another "
+                    "--out"
+                )

@@ -450,6 +450,8 @@ def ensure_verified(ds: Dataset) -> None:
     except (OSError, ValueError):
         pass
     ds.verify()
+    for stale in ds.path.glob(f"{STAMP}.*.tmp"):  # left by a process killed while stamping
+        stale.unlink(missing_ok=True)
     tmp = stamp.with_name(f"{STAMP}.{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(seen, sort_keys=True))

@@ -12,11 +12,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import signal
+import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -423,6 +427,42 @@ def plan(
     return Plan(spec.env_id, var, scale, sc, seed, learner, params, tasks_per_chunk)
 
 
+def die_with_parent(parent: int) -> None:
+    """Make this (pool worker) process exit when ``parent`` dies, even by SIGKILL, which runs
+    no cleanup in the parent: on Linux the kernel sends SIGKILL (``PR_SET_PDEATHSIG``); on every
+    platform a daemon thread also exits the process once its parent is gone."""
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the thread below
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def _clean_stale(final: Path) -> None:
+    """Remove the temporary and replaced directories an interrupted generation of ``final``
+    left beside it. Call it holding the dataset's lock: only its holder writes them, so every
+    one found is a leftover."""
+    if not final.parent.is_dir():
+        return
+    for leftover in final.parent.glob(f".*-{final.name}-*"):
+        if leftover.name.startswith((f".tmp-{final.name}-", f".old-{final.name}-")):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 def _run_chunk(args: tuple[Plan, int, int]) -> Collected:
     p, first, count = args
     spec = family(p.env_id)
@@ -504,6 +544,7 @@ def generate(
     lock_dir = datasets_root() / ".locks"
     lock_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock_dir / (ref.id.replace("/", "__") + ".lock"))):
+        _clean_stale(final)
         if (final / "manifest.json").is_file() and not force:
             existing = stored_recipe(json.loads((final / "manifest.json").read_text()))
             if existing != json.loads(json.dumps(p.recipe())):
@@ -575,7 +616,13 @@ def _write_chunks(
     bar = tqdm(
         total=len(chunks), desc=f"generate {p.variant.id}", unit="chunk", disable=not progress
     )
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    pool = (
+        ProcessPoolExecutor(
+            max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)
+        )
+        if workers > 1
+        else None
+    )
     results = pool.map(_run_chunk, chunks) if pool else map(_run_chunk, chunks)
     try:
         for done, ((_, first, _), c) in enumerate(zip(chunks, results, strict=True), start=1):

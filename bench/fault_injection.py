@@ -1,0 +1,205 @@
+"""Kill ``icrl-bench data generate`` and ``icrl-bench train`` with SIGKILL at random points and
+count what that broke.
+
+Usage: python bench/fault_injection.py [--runs 20] [--seed 0] [--only generate|train]
+
+Each run starts the command in a fresh process, kills it (and only it: its children are left to
+fend for themselves, as after a real kill -9) after a random delay, then checks:
+
+* lost data: a dataset or checkpoint that was complete before is damaged, or the killed one is
+  present but does not verify (a dataset must be absent or whole; a checkpoint must load and
+  record the step its weights hold, never claiming more);
+* orphans: a child process of the killed one (a ``data generate`` pool worker) still alive 5 s
+  after the kill;
+* stale temporary files: ``.tmp-*``/``.old-*`` dataset directories or ``*.tmp`` files left after
+  the same command is run again to completion.
+
+Prints one line per run and a summary; exits 1 if any count is not 0. Runs on CPU in a
+temporary ``ICRL_BENCH_HOME`` (about 10 s per run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+FAMILY = "DarkRoom-v0"
+KEEP = f"{FAMILY}/histories-v0/smoke-seed1"  # a complete dataset that must survive every kill
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "icrl_bench.cli", *args]
+
+
+def _digest(directory: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(directory.rglob("*")):
+        if p.is_file() and not p.name.startswith(".verified"):
+            h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def _kill(cmd: list[str], env: dict[str, str], delay: float) -> tuple[bool, list[psutil.Process]]:
+    """Start ``cmd`` and SIGKILL it after ``delay`` s: whether it was killed (not finished
+    first), and its child processes at the moment of death."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + delay
+    children: list[psutil.Process] = []
+    parent = psutil.Process(proc.pid)
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            children = parent.children(recursive=True) or children
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        return False, []
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return True, children
+
+
+def _orphans(children: list[psutil.Process]) -> int:
+    end = time.monotonic() + 5.0
+    alive = children
+    while alive and time.monotonic() < end:
+        alive = [c for c in alive if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        time.sleep(0.1)
+    for c in alive:  # clean up after counting
+        c.kill()
+    return len(alive)
+
+
+def _stale(root: Path) -> int:
+    temp_dirs = [p for p in root.rglob(".tmp-*")] + [p for p in root.rglob(".old-*")]
+    temp_files = [p for p in root.rglob("*.tmp")]
+    return len(temp_dirs) + len(temp_files)
+
+
+def run_generate(
+    home: Path, rng: np.random.Generator, env: dict[str, str]
+) -> tuple[int, int, int, int]:
+    from icrl_bench import data
+    from icrl_bench.data.store import DatasetError
+
+    keep = home / "datasets" / KEEP
+    before = _digest(keep)
+    seed = int(rng.integers(2, 10**6))
+    ds_id = f"{FAMILY}/histories-v0/smoke-seed{seed}"
+    cmd = _cli(
+        "data", "generate", FAMILY, "--variant", "histories", "--seed", str(seed),
+        "--workers", "2", "--set", "tasks_per_chunk=1", "--set", "episodes=300",
+    )  # fmt: skip
+    killed, children = _kill(cmd, env, float(rng.uniform(1.0, 8.0)))
+    orphans = _orphans(children)
+    lost = int(_digest(keep) != before)
+    target = home / "datasets" / ds_id
+    if (target / "manifest.json").exists():
+        try:
+            data.load(ds_id, verify=False).verify()
+        except DatasetError:
+            lost += 1
+    subprocess.run(cmd, env=env, check=True, capture_output=True)  # the next run
+    return lost, orphans, _stale(home / "datasets"), (len(children) if killed else -1)
+
+
+def run_train(
+    home: Path, rng: np.random.Generator, env: dict[str, str]
+) -> tuple[int, int, int, int]:
+    out = home / "ckpt" / f"run{int(rng.integers(10**9))}"
+    cmd = _cli(
+        "train", "ad", "--task", FAMILY, "--dataset", KEEP, "--smoke", "--out", str(out),
+        "--no-progress", "--set", "train.steps=150", "--set", "train.checkpoint_every=10",
+    )  # fmt: skip
+    killed, children = _kill(cmd, env, float(rng.uniform(2.0, 9.0)))
+    orphans = _orphans(children)
+    lost = 0
+    if (out / "checkpoint.json").exists():
+        meta = json.loads((out / "checkpoint.json").read_text())  # must parse: written atomically
+        if (out / "train_state.pt").exists():
+            import torch
+
+            state = torch.load(out / "train_state.pt", weights_only=False)
+            lost += int(meta["step"] > int(state["step"]))  # never claims more than it holds
+        evaluate = subprocess.run(
+            _cli(
+                "evaluate",
+                "--agent",
+                str(out),
+                "--task",
+                FAMILY,
+                "--seeds",
+                "0",
+                "--episodes",
+                "2",
+                "--out",
+                str(out / "r.json"),
+            ),
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        finished = meta["step"] >= meta["steps"]
+        lost += int(evaluate.returncode != 0 if finished else evaluate.returncode != 2)
+    subprocess.run(cmd, env=env, check=True, capture_output=True)  # resume to the end
+    meta = json.loads((out / "checkpoint.json").read_text())
+    lost += int(meta["step"] != meta["steps"])
+    return lost, orphans, _stale(out), (len(children) if killed else -1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20, help="kills per command")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=["generate", "train"], default=None)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    totals = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        env = {**os.environ, "ICRL_BENCH_HOME": str(home), "PYTHONWARNINGS": "ignore"}
+        os.environ["ICRL_BENCH_HOME"] = str(home)
+        subprocess.run(
+            _cli("data", "generate", FAMILY, "--variant", "histories", "--seed", "1"),
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        kinds = [args.only] if args.only else ["generate", "train"]
+        print(f"{args.runs} SIGKILLs per command, {os.cpu_count()} cores, home {home}")
+        for kind in kinds:
+            counts = np.zeros(3, dtype=int)
+            for i in range(args.runs):
+                start = time.perf_counter()
+                *got, seen = (run_generate if kind == "generate" else run_train)(home, rng, env)
+                counts += got
+                how = f"killed with {seen} children" if seen >= 0 else "finished before the kill"
+                print(
+                    f"  {kind} {i + 1:>2} ({how}): lost data {got[0]}, orphans {got[1]}, stale "
+                    f"temporary files {got[2]} ({time.perf_counter() - start:.1f} s)",
+                    flush=True,
+                )
+            totals[kind] = counts
+    ok = True
+    for kind, (lost, orphans, stale) in totals.items():
+        print(
+            f"{kind}: {args.runs} kills: runs that lost data {lost}, left orphans {orphans}, "
+            f"left stale temporary files {stale}"
+        )
+        ok = ok and lost == orphans == stale == 0
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
