@@ -5,9 +5,12 @@ what it accepts instead of a traceback, a hang or a run that silently does nothi
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from icrl_bench.errors import IcrlBenchError
 
@@ -51,13 +54,12 @@ class Range:
         Raises:
             ValueRangeError: naming ``name``, the value and what it accepts.
         """
-        ok_type = isinstance(value, int) if self.integer else isinstance(value, int | float)
-        if isinstance(value, bool) or not ok_type:
+        ok_type = isinstance(value, numbers.Integral if self.integer else numbers.Real)
+        if isinstance(value, bool | np.bool_) or not ok_type:
             raise ValueRangeError(f"{name} must be {self.describe()}, got {value!r}")
-        if not self.integer:
-            value = float(value)
-            if not math.isfinite(value):
-                raise ValueRangeError(f"{name} must be {self.describe()}, got {value!r}")
+        value = int(value) if self.integer else float(value)
+        if not self.integer and not math.isfinite(value):
+            raise ValueRangeError(f"{name} must be {self.describe()}, got {value!r}")
         low_ok = self.low is None or (value > self.low if self.low_open else value >= self.low)
         high_ok = self.high is None or (value < self.high if self.high_open else value <= self.high)
         if not (low_ok and high_ok):
