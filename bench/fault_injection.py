@@ -101,7 +101,7 @@ def run_generate(
         "data", "generate", FAMILY, "--variant", "histories", "--seed", str(seed),
         "--workers", "2", "--set", "tasks_per_chunk=1", "--set", "episodes=300",
     )  # fmt: skip
-    killed, children = _kill(cmd, env, float(rng.uniform(1.0, 8.0)))
+    killed, children = _kill(cmd, env, float(rng.uniform(0.5, 4.0)))
     orphans = _orphans(children)
     lost = int(_digest(keep) != before)
     target = home / "datasets" / ds_id
@@ -165,7 +165,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["generate", "train"], default=None)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    totals = {}
+    totals: dict[str, tuple[int, int, int, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         env = {**os.environ, "ICRL_BENCH_HOME": str(home), "PYTHONWARNINGS": "ignore"}
@@ -180,22 +180,24 @@ def main() -> None:
         print(f"{args.runs} SIGKILLs per command, {os.cpu_count()} cores, home {home}")
         for kind in kinds:
             counts = np.zeros(3, dtype=int)
+            killed = 0
             for i in range(args.runs):
                 start = time.perf_counter()
                 *got, seen = (run_generate if kind == "generate" else run_train)(home, rng, env)
                 counts += got
+                killed += seen >= 0
                 how = f"killed with {seen} children" if seen >= 0 else "finished before the kill"
                 print(
                     f"  {kind} {i + 1:>2} ({how}): lost data {got[0]}, orphans {got[1]}, stale "
                     f"temporary files {got[2]} ({time.perf_counter() - start:.1f} s)",
                     flush=True,
                 )
-            totals[kind] = counts
+            totals[kind] = (killed, *counts)
     ok = True
-    for kind, (lost, orphans, stale) in totals.items():
+    for kind, (killed, lost, orphans, stale) in totals.items():
         print(
-            f"{kind}: {args.runs} kills: runs that lost data {lost}, left orphans {orphans}, "
-            f"left stale temporary files {stale}"
+            f"{kind}: {args.runs} runs, {killed} killed before they finished: runs that lost data "
+            f"{lost}, left orphans {orphans}, left stale temporary files {stale}"
         )
         ok = ok and lost == orphans == stale == 0
     sys.exit(0 if ok else 1)
