@@ -2,7 +2,8 @@
 mode, to choose defaults per config (the trainer enables bf16 autocast only on CUDA).
 
 Usage: python bench/train_precision.py [--steps 20] [--threads 2] [--methods ad dpt]
-       [--batch N] [--modes fp32 bf16 bf16-fp32-attention compile] [--profile]
+       [--batch N] [--modes fp32 bf16 bf16-fp32-attention compile compile-bf16-fp32-attention]
+       [--profile]
 
 Modes, each on the same batches (drawn as in ``bench/train_throughput.py``) with AdamW and
 gradient clipping:
@@ -11,7 +12,9 @@ gradient clipping:
 * ``bf16``: ``torch.autocast("cpu", torch.bfloat16)`` around the loss;
 * ``bf16-fp32-attention``: the same, with ``scaled_dot_product_attention`` run in float32 (its
   bf16 backward is the slow part on this CPU) while the linear layers use bf16 (AMX);
-* ``compile``: ``torch.compile`` of the loss in float32 (a compile error is printed in one line).
+* ``compile``: ``torch.compile`` of the loss in float32 (a compile error is printed in one line);
+* ``compile-bf16-fp32-attention``: both: the compiled loss with bf16 linear layers and float32
+  attention.
 
 Prints transitions per second for each mode (best of 3 timed runs after warm-up) and its ratio
 to the first mode's (``fp32`` by default); ``--profile`` also prints, per mode, the operators
@@ -38,7 +41,7 @@ from train_throughput import ACTIONS, GRID, rate, shipped_batches
 
 from baselines import ad, dpt
 
-MODES = ("fp32", "bf16", "bf16-fp32-attention", "compile")
+MODES = ("fp32", "bf16", "bf16-fp32-attention", "compile", "compile-bf16-fp32-attention")
 
 
 @contextmanager
@@ -82,9 +85,9 @@ def main() -> None:
             torch.manual_seed(0)
             model = (ad.ADModel if method == "ad" else dpt.DPTModel)(cfg, GRID, ACTIONS)
             loss: Callable[[Any], Tensor] = lambda b, m=model, f=module.loss_fn: f(m, b)[0]  # noqa: E731
-            if mode == "compile":
+            if mode.startswith("compile"):
                 loss = torch.compile(loss)
-            scope = fp32_attention() if mode == "bf16-fp32-attention" else nullcontext()
+            scope = fp32_attention() if mode.endswith("fp32-attention") else nullcontext()
             try:
                 with scope:
                     r = rate(
@@ -92,7 +95,7 @@ def main() -> None:
                         loss,
                         batches,
                         args.steps,
-                        mode.startswith("bf16"),
+                        "bf16" in mode,
                         batch_size * cfg.context,
                     )
             except Exception as err:  # a compile failure is a result to report
@@ -102,8 +105,8 @@ def main() -> None:
             base = base or r
             print(f"  {mode:<20} {r:10,.0f} transitions/s  {r / base:.2f}x {args.modes[0]}")
             if args.profile:
-                with fp32_attention() if mode == "bf16-fp32-attention" else nullcontext():
-                    profile(list(model.parameters()), loss, batches, mode.startswith("bf16"))
+                with fp32_attention() if mode.endswith("fp32-attention") else nullcontext():
+                    profile(list(model.parameters()), loss, batches, "bf16" in mode)
 
 
 def profile(params: list[Tensor], loss: Callable[[Any], Tensor], batches: list, amp: bool) -> None:

@@ -225,9 +225,12 @@ class CausalTransformer(nn.Module):
         start = cache.position if cache is not None else 0
         if positions is None:
             positions = torch.arange(start, start + t, device=x.device)
+            rotate = start + t > 1  # known without reading the tensor (torch.compile-friendly)
+        else:
+            rotate = bool(positions.any())
         cos: Tensor | None = None
         sin: Tensor | None = None
-        if bool(positions.any()):  # at position 0 the rotation is the identity: skip it
+        if rotate:  # at position 0 the rotation is the identity: skip it
             cos, sin = rope_angles(positions, self.d_model // self.n_heads)
             cos, sin = cos.to(x.device), sin.to(x.device)
         keep = None if self.window is None else self.window - 1
