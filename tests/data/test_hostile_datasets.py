@@ -117,6 +117,7 @@ def test_corrupt_datasets_are_refused_in_one_line_before_any_use(
     assert str(info.value).startswith(DS)
     env = {"ICRL_BENCH_HOME": str(ds_path.parents[3])}
     run_cli("data", "verify", DS, env=env).assert_refused(DS, needle)
+    run_cli("data", "show", DS, env=env).assert_refused(DS, needle)
     out = tmp_path / "ckpt"
     train = ["train", "ad", "--task", "DarkRoom-v0", "--dataset", DS, "--smoke", "--out", str(out)]
     run_cli(*train, env=env).assert_refused(DS, needle)
