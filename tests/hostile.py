@@ -17,14 +17,22 @@ DEADLINE_S = 10.0
 #: and the process must stay under this peak resident memory (the CLI itself takes ~150 MB)
 MAX_RSS_MB = 600.0
 
+# The peak resident memory of this process image: Linux's VmHWM, which starts afresh at exec
+# (ru_maxrss does not: it carries the forking parent's peak, here pytest's, across the exec).
 _WRAPPER = """
 import resource, sys
 from icrl_bench.cli import main
+def peak_kb():
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     rc = main(sys.argv[2:])
 finally:
     with open(sys.argv[1], "w") as f:
-        f.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+        f.write(str(peak_kb()))
 sys.exit(rc)
 """
 
