@@ -3,8 +3,12 @@ count what that broke.
 
 Usage: python bench/fault_injection.py [--runs 20] [--seed 0] [--only generate|train]
 
-Each run starts the command in a fresh process, kills it (and only it: its children are left to
-fend for themselves, as after a real kill -9) after a random delay, then checks:
+Each run starts the command in a fresh process and kills it (and only it: its children are left
+to fend for themselves, as after a real kill -9) at a random point: ``data generate`` after a
+random 0.5-4 s (it takes about 4.5 s on the idle machine).
+``train`` is killed either during start-up (a quarter of the runs) or once its checkpoint records
+a random number of updates (10-140 of 150), a random 0-50 ms later, so that some kills land in
+a save. After each kill the script checks:
 
 * lost data: a dataset or checkpoint that was complete before is damaged, or the killed one is
   present but does not verify (a dataset must be absent or whole; a checkpoint must load and
@@ -29,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,24 +55,40 @@ def _digest(directory: Path) -> str:
     return h.hexdigest()
 
 
-def _kill(cmd: list[str], env: dict[str, str], delay: float) -> tuple[bool, list[psutil.Process]]:
-    """Start ``cmd`` and SIGKILL it after ``delay`` s: whether it was killed (not finished
-    first), and its child processes at the moment of death."""
+def _kill(
+    cmd: list[str],
+    env: dict[str, str],
+    delay: float,
+    when: Callable[[], bool] | None = None,
+) -> tuple[bool, list[psutil.Process]]:
+    """Start ``cmd`` and SIGKILL it ``delay`` s after ``when()`` first holds (after its start
+    when ``when`` is None): whether it was killed (not finished first), and its child processes
+    at the moment of death."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + delay
+    deadline = None if when is not None else time.monotonic() + delay
     children: list[psutil.Process] = []
     parent = psutil.Process(proc.pid)
-    while time.monotonic() < deadline and proc.poll() is None:
+    while proc.poll() is None and (deadline is None or time.monotonic() < deadline):
+        if deadline is None and when is not None and when():
+            deadline = time.monotonic() + delay
         try:
             children = parent.children(recursive=True) or children
         except psutil.NoSuchProcess:
             break
-        time.sleep(0.02)
+        time.sleep(0.005)
     if proc.poll() is not None:
         return False, []
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     return True, children
+
+
+def _step(out: Path) -> int:
+    """The step a checkpoint directory records (0 while there is none)."""
+    try:
+        return int(json.loads((out / "checkpoint.json").read_text()).get("step", 0))
+    except (OSError, ValueError):
+        return 0
 
 
 def _orphans(children: list[psutil.Process]) -> int:
@@ -99,7 +120,7 @@ def run_generate(
     ds_id = f"{FAMILY}/histories-v0/smoke-seed{seed}"
     cmd = _cli(
         "data", "generate", FAMILY, "--variant", "histories", "--seed", str(seed),
-        "--workers", "2", "--set", "tasks_per_chunk=1", "--set", "episodes=300",
+        "--workers", "2", "--set", "tasks_per_chunk=1", "--set", "episodes=1000",
     )  # fmt: skip
     killed, children = _kill(cmd, env, float(rng.uniform(0.5, 4.0)))
     orphans = _orphans(children)
@@ -122,7 +143,13 @@ def run_train(
         "train", "ad", "--task", FAMILY, "--dataset", KEEP, "--smoke", "--out", str(out),
         "--no-progress", "--set", "train.steps=150", "--set", "train.checkpoint_every=10",
     )  # fmt: skip
-    killed, children = _kill(cmd, env, float(rng.uniform(2.0, 9.0)))
+    if rng.random() < 0.25:  # during start-up and data loading
+        killed, children = _kill(cmd, env, float(rng.uniform(0.5, 4.0)))
+    else:  # during training: a random number of updates in, at a random moment of a step
+        target = int(rng.integers(1, 15)) * 10
+        killed, children = _kill(
+            cmd, env, float(rng.uniform(0.0, 0.05)), when=lambda: _step(out) >= target
+        )
     orphans = _orphans(children)
     lost = 0
     if (out / "checkpoint.json").exists():

@@ -30,7 +30,7 @@ def _cli(*args: str) -> list[str]:
 def test_killed_generate_leaves_no_workers_and_no_leftovers(_isolated_home: Path) -> None:
     cmd = _cli(
         "data", "generate", "DarkRoom-v0", "--variant", "histories", "--seed", "7",
-        "--workers", "2", "--set", "tasks_per_chunk=1", "--set", "episodes=300",
+        "--workers", "2", "--set", "tasks_per_chunk=1", "--set", "episodes=1000",
     )  # fmt: skip
     env = {**os.environ, "ICRL_BENCH_HOME": str(_isolated_home)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
