@@ -327,8 +327,6 @@ def _check_text(name: str, value: str, pattern: re.Pattern[str] | None) -> None:
     if pattern is not None and (not pattern.match(value) or ".." in value):
         allowed = _ALLOWED.get(pattern.pattern, "_.+-")
         raise SubmissionError(name, f"{value!r} is not a plain name (letters, digits, {allowed})")
-    if any(ord(c) < 32 for c in value):
-        raise SubmissionError(name, "contains control characters")
 
 
 def _return_bounds(spec: FamilySpec) -> tuple[Any, Any, str]:

@@ -27,47 +27,16 @@ def ds_path(_isolated_home: Path) -> Path:
     return data.load(DS, verify=False).path
 
 
-def _manifest(path: Path) -> dict[str, Any]:
-    return json.loads((path / "manifest.json").read_text())
+def _manifest_edit(mutate: Callable[[dict[str, Any]], Any], needle: str) -> Callable[[Path], str]:
+    """A corruption that edits ``manifest.json`` in place; it returns the error it must cause."""
 
+    def corrupt(path: Path) -> str:
+        manifest = json.loads((path / "manifest.json").read_text())
+        mutate(manifest)
+        (path / "manifest.json").write_text(json.dumps(manifest))
+        return needle
 
-def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    (path / "manifest.json").write_text(json.dumps(manifest))
-
-
-def _object_dtype(path: Path) -> str:
-    m = _manifest(path)
-    m["arrays"]["rewards"]["dtype"] = "|O"
-    _write_manifest(path, m)
-    return "array 'rewards' has dtype '|O'"
-
-
-def _no_arrays(path: Path) -> str:
-    m = _manifest(path)
-    del m["arrays"]
-    _write_manifest(path, m)
-    return "the manifest lacks 'arrays'"
-
-
-def _path_in_file(path: Path) -> str:
-    m = _manifest(path)
-    m["arrays"]["rewards"]["file"] = "../../../../../../etc/passwd"
-    _write_manifest(path, m)
-    return "array 'rewards' must be stored in rewards.bin"
-
-
-def _shape_against_counts(path: Path) -> str:
-    m = _manifest(path)
-    m["counts"]["transitions"] += 1
-    _write_manifest(path, m)
-    return "has 28800 rows; the counts give 28801"
-
-
-def _edited_recipe(path: Path) -> str:
-    m = _manifest(path)
-    m["recipe"]["learner_params"]["eps_floor"] = 0.1
-    _write_manifest(path, m)
-    return "recipe_sha256 does not match"
+    return corrupt
 
 
 def _flipped_byte(path: Path) -> str:
@@ -82,20 +51,45 @@ def _action_out_of_range(path: Path) -> str:
     acts = np.fromfile(path / "actions.bin", dtype="<i8")
     acts[7] = 99
     acts.tofile(path / "actions.bin")
-    m = _manifest(path)
-    m["arrays"]["actions"]["sha256"] = hashlib.sha256(
-        (path / "actions.bin").read_bytes()
-    ).hexdigest()
-    _write_manifest(path, m)
-    return "actions[7] = 99 lies outside the action space [0.0, 4.0]"
+    sha = hashlib.sha256((path / "actions.bin").read_bytes()).hexdigest()
+    return _manifest_edit(
+        lambda m: m["arrays"]["actions"].update(sha256=sha),
+        "actions[7] = 99 lies outside the action space [0.0, 4.0]",
+    )(path)
 
 
 CASES: list[tuple[str, Callable[[Path], str]]] = [
-    ("object dtype", _object_dtype),
-    ("manifest without arrays", _no_arrays),
-    ("array file outside the dataset", _path_in_file),
-    ("shape against counts", _shape_against_counts),
-    ("edited recipe field", _edited_recipe),
+    (
+        "object dtype",
+        _manifest_edit(
+            lambda m: m["arrays"]["rewards"].update(dtype="|O"), "array 'rewards' has dtype '|O'"
+        ),
+    ),
+    (
+        "manifest without arrays",
+        _manifest_edit(lambda m: m.pop("arrays"), "the manifest lacks 'arrays'"),
+    ),
+    (
+        "array file outside the dataset",
+        _manifest_edit(
+            lambda m: m["arrays"]["rewards"].update(file="../../../../../../etc/passwd"),
+            "array 'rewards' must be stored in rewards.bin",
+        ),
+    ),
+    (
+        "shape against counts",
+        _manifest_edit(
+            lambda m: m["counts"].update(transitions=m["counts"]["transitions"] + 1),
+            "has 28800 rows; the counts give 28801",
+        ),
+    ),
+    (
+        "edited recipe field",
+        _manifest_edit(
+            lambda m: m["recipe"]["learner_params"].update(eps_floor=0.1),
+            "recipe_sha256 does not match",
+        ),
+    ),
     ("flipped byte", _flipped_byte),
     ("action out of range", _action_out_of_range),
 ]
