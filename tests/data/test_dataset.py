@@ -163,7 +163,8 @@ def test_malformed_and_ambiguous_ids() -> None:
 def test_minari_export_loads_with_minari(
     darkroom: data.Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    minari = pytest.importorskip("minari")
+    import minari  # the dev extra installs it: a missing one fails, never skips
+
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
     from icrl_bench.data.minari_export import default_minari_id, export_minari
 
