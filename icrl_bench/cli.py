@@ -38,7 +38,7 @@ def cmd_tasks_list(args: argparse.Namespace) -> int:
     for col in ("id", "train/test", "horizon", "random", "oracle", "as in"):
         table.add_column(col, justify="right" if col in ("horizon", "random", "oracle") else "left")
     for spec in FAMILIES:
-        if spec.kind in ("metaworld", "mujoco"):  # measured by rollouts: not for a listing
+        if spec.measured_references:  # by rollouts, which take minutes: not for a listing
             random = oracle = "measured*"
         else:
             ref = reference_returns(spec.name)
@@ -177,11 +177,11 @@ def cmd_data_verify(args: argparse.Namespace) -> int:
 def cmd_data_references(args: argparse.Namespace) -> int:
     """Measure (and cache) a simulator family's reference returns on its test split; for a
     locomotion family this trains its SAC experts."""
-    from icrl_bench.envs.references import train_expert_references
+    from icrl_bench.data.sac import train_expert_references
 
     spec = family(args.env_id)
     test = tasks(spec.name).test
-    if spec.kind == "mujoco":
+    if spec.kind.references == "sac-expert":
         train_expert_references(spec.name, test, spec.horizon, args.train_episodes)
     refs = reference_returns(spec.name)
     for i, task in enumerate(test):

@@ -46,7 +46,7 @@ from icrl_bench.eval.results import (
     upgrade,
 )
 from icrl_bench.eval.scoring import success_source
-from icrl_bench.registry import FamilySpec, family, reference_returns, tasks
+from icrl_bench.registry import FamilySpec, family, reference_returns, return_bounds, tasks
 from icrl_bench.tasks import split_hash
 
 #: metrics with aggregates in every row (empty where a family does not define them)
@@ -329,21 +329,6 @@ def _check_text(name: str, value: str, pattern: re.Pattern[str] | None) -> None:
         raise SubmissionError(name, f"{value!r} is not a plain name (letters, digits, {allowed})")
 
 
-def _return_bounds(spec: FamilySpec) -> tuple[Any, Any, str]:
-    """The returns a family can produce: ``(low, high, description)``, per test task where the
-    bound is the (optimal) oracle's return."""
-    if spec.kind == "grid":  # non-negative rewards; the oracle is optimal
-        oracle = reference_returns(spec.name)["oracle"][None, :, None]
-        return 0.0, oracle, "[0, oracle return]"
-    if spec.kind == "point":  # -distance per step, at most the farthest reachable; exact oracle
-        oracle = reference_returns(spec.name)["oracle"][None, :, None]
-        worst = -spec.horizon * np.sqrt(2.0) * (1.0 + 0.1 * spec.horizon)
-        return worst, oracle, f"[{worst:.1f}, oracle return]"
-    if spec.kind == "metaworld":  # Meta-World's v3 rewards lie in [0, 10] per step
-        return 0.0, 10.0 * spec.horizon, f"[0, {10 * spec.horizon}]"
-    return -np.inf, np.inf, "the finite numbers"  # MuJoCo: no bound short of the physics
-
-
 def validate(doc: Mapping[str, Any]) -> Validated:
     """Check a results document against its schema and the registry; recompute its scores.
 
@@ -432,7 +417,7 @@ def validate(doc: Mapping[str, Any]) -> Validated:
         )
     bandit = scoring.is_bandit(spec.name)
     if not bandit:
-        low, high, why = _return_bounds(spec)
+        low, high, why = return_bounds(spec)
         if (returns < low - 1e-9).any() or (returns > high + 1e-6).any():
             raise SubmissionError("returns", f"a return lies outside {why}")
 

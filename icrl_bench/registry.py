@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -20,7 +21,20 @@ import numpy as np
 from icrl_bench.envs.core import BatchedCore
 from icrl_bench.envs.metaworld_env import BENCHMARK_SEED, V3_ENVIRONMENTS, class_name
 from icrl_bench.errors import UnknownIdError
-from icrl_bench.tasks import Task, TaskDistribution
+from icrl_bench.kinds import (
+    BANDIT,
+    GRID,
+    METAWORLD,
+    MUJOCO,
+    POINT,
+    FamilyKind,
+    Online,
+    Scale,
+    Source,
+    Success,
+)
+from icrl_bench.references import sac_expert_references, scripted_expert_references
+from icrl_bench.tasks import Task, TaskDistribution, provide_distribution
 
 NAMESPACE = "icrl_bench"
 
@@ -74,7 +88,11 @@ class Split:
 
 @dataclass(frozen=True)
 class FamilySpec:
-    """One registered task family.
+    """One registered task family: the single source of its facts.
+
+    Other modules ask the spec (``spec.is_bandit``, ``spec.success``, ``spec.source(variant)``,
+    ``spec.scale(name)``, ``spec.online``, ...) and never compare kind names; what follows from
+    the kind lives in :mod:`icrl_bench.kinds`, what is particular to the family here.
 
     Attributes:
         name: short id, e.g. ``"DarkRoom-v0"``; the Gymnasium id is ``icrl_bench/<name>``.
@@ -84,10 +102,10 @@ class FamilySpec:
         split: the split recipe.
         as_in: the published setting this family follows.
         summary: one line for ``icrl-bench tasks list``.
-        headline: the leaderboard's headline metric.
-        kind: ``"bandit"``, ``"grid"``, ``"point"``, ``"mujoco"`` or ``"metaworld"``: which
-            dataset recipes,
-            reference agents and protocol settings apply.
+        kind: the family's :class:`~icrl_bench.kinds.FamilyKind`.
+        online_trial: the ``online-v1`` trial where the kind does not fix one.
+        success_by: how an episode succeeds, where the kind does not say (``"termination"``).
+        scales: data scales that replace the kind's (published dataset sizes).
     """
 
     name: str
@@ -97,8 +115,10 @@ class FamilySpec:
     split: Split
     as_in: str
     summary: str
-    headline: str = field(default="normalized_final")
-    kind: str = "grid"
+    kind: FamilyKind = GRID
+    online_trial: Online | None = None
+    success_by: Success = None
+    scales: Mapping[str, Scale] = field(default_factory=dict)
 
     @property
     def env_id(self) -> str:
@@ -106,10 +126,46 @@ class FamilySpec:
         return f"{NAMESPACE}/{self.name}"
 
     @property
+    def is_bandit(self) -> bool:
+        """A one-state family scored by regret from the pulled arms."""
+        return self.kind.bandit
+
+    @property
+    def headline(self) -> str:
+        """The leaderboard's headline metric: ``"regret"`` (bandits) or ``"normalized_final"``."""
+        return "regret" if self.kind.bandit else "normalized_final"
+
+    @property
     def group(self) -> str:
         """``"discrete"`` (bandits and grids: discrete actions and observations) or
         ``"continuous"`` (PointRobot, MuJoCo, Meta-World): the leaderboard's groups of tracks."""
-        return "discrete" if self.kind in ("bandit", "grid") else "continuous"
+        return "discrete" if self.kind.discrete else "continuous"
+
+    @property
+    def success(self) -> Success:
+        """How an episode succeeds: ``"termination"``, ``"info"`` or None (no success metric)."""
+        return self.success_by or self.kind.success
+
+    @property
+    def online(self) -> Online:
+        """The ``online-v1`` trial (episodes and their source)."""
+        trial = self.online_trial or self.kind.online
+        assert trial is not None, f"{self.name}: its kind needs an online_trial"
+        return trial
+
+    @property
+    def measured_references(self) -> bool:
+        """Reference returns come from rollouts (slow, cached), not from a closed form."""
+        return self.kind.references != "exact"
+
+    def source(self, variant: str) -> Source | None:
+        """The source learner of a dataset variant on this family, None where it does not
+        apply."""
+        return self.kind.sources.get(variant)
+
+    def scale(self, name: str) -> Scale | None:
+        """A data scale of this family (its own, else its kind's), None where undefined."""
+        return self.scales.get(name) or self.kind.scales.get(name)
 
     @property
     def horizon(self) -> int:
@@ -137,8 +193,7 @@ FAMILIES: tuple[FamilySpec, ...] = (
         split=Split("sample", n_train=1000, n_test=200, seed=1000, test_seed=2000),
         as_in="DPT",
         summary="5 arms, means U[0,1], Gaussian noise variance 0.3, 500 pulls",
-        headline="regret",
-        kind="bandit",
+        kind=BANDIT,
     ),
     FamilySpec(
         name="BernoulliBandit-v0",
@@ -148,8 +203,7 @@ FAMILIES: tuple[FamilySpec, ...] = (
         split=Split("sample", n_train=1000, n_test=200, seed=1001, test_seed=2001),
         as_in="DPT",
         summary="5 arms, means Beta(1,1), Bernoulli rewards, 500 pulls",
-        headline="regret",
-        kind="bandit",
+        kind=BANDIT,
     ),
     FamilySpec(
         name="LinearBandit-v0",
@@ -159,8 +213,7 @@ FAMILIES: tuple[FamilySpec, ...] = (
         split=Split("sample", n_train=1000, n_test=200, seed=1002, test_seed=2002),
         as_in="DPT",
         summary="10 arms, feature dim 2, linear mean rewards, 200 pulls",
-        headline="regret",
-        kind="bandit",
+        kind=BANDIT,
     ),
     FamilySpec(
         name="DarkRoom-v0",
@@ -170,6 +223,9 @@ FAMILIES: tuple[FamilySpec, ...] = (
         split=Split("shuffle", n_train=65, n_test=16, seed=0),
         as_in="AD, AD-epsilon",
         summary="9x9, centre start, 20 steps, reward 1 per step on the invisible goal",
+        online_trial=Online(100, "AD / AD-epsilon: at least 100 in-context episodes"),
+        # AD-epsilon Dark Room: 65 train goals, one history of 20,000 episodes (400k steps) each
+        scales={"paper": Scale(tasks=None, histories=1, episodes=20000, train_episodes=20000)},
     ),
     FamilySpec(
         name="DarkRoom10x10-v0",
@@ -179,6 +235,11 @@ FAMILIES: tuple[FamilySpec, ...] = (
         split=Split("reference", n_train=80, n_test=20, file="DarkRoom-v0.json"),
         as_in="DPT, T2MIR",
         summary="10x10, start (0,0), 100 steps, reward 1 per step on the invisible goal",
+        online_trial=Online(
+            40, "our choice: 40 episodes of 100 steps (4000 steps, as DPT's longest online curves)"
+        ),
+        # DPT DarkRoom: 80 train goals x 1000 contexts of 100 steps (8M transitions)
+        scales={"paper": Scale(tasks=None, histories=100, episodes=10, train_episodes=2000)},
     ),
     FamilySpec(
         name="DarkRoomLarge-v0",
@@ -188,6 +249,7 @@ FAMILIES: tuple[FamilySpec, ...] = (
         split=Split("shuffle", n_train=180, n_test=45, seed=0),
         as_in="LHF",
         summary="15x15, centre start, 50 steps, reward 1 per step on the invisible goal",
+        online_trial=Online(100, "our choice: 100 episodes, as DarkRoom-v0"),
     ),
     FamilySpec(
         name="DarkRoomHard-v0",
@@ -197,6 +259,8 @@ FAMILIES: tuple[FamilySpec, ...] = (
         split=Split("shuffle", n_train=231, n_test=58, seed=0),
         as_in="AD",
         summary="17x17, centre start, sparse: reward 1 on first reaching the goal, which ends it",
+        online_trial=Online(100, "our choice: 100 episodes, as DarkRoom-v0 (AD)"),
+        success_by="termination",
     ),
     FamilySpec(
         name="DarkRoomPermuted-v0",
@@ -206,6 +270,7 @@ FAMILIES: tuple[FamilySpec, ...] = (
         split=Split("shuffle", n_train=108, n_test=12, seed=0),
         as_in="DICP",
         summary="9x9, corner start, 50 steps, fixed goal; the task permutes the 5 actions",
+        online_trial=Online(100, "our choice: 100 episodes, as DarkRoom-v0 (DICP)"),
     ),
     FamilySpec(
         name="KeyToDoor-v0",
@@ -215,6 +280,15 @@ FAMILIES: tuple[FamilySpec, ...] = (
         split=Split("shuffle", n_train=6233, n_test=328, seed=0),
         as_in="AD, DICP",
         summary="9x9, 50 steps, invisible key then door; 1 for the key, 1 for the door (ends)",
+        online_trial=Online(100, "our choice: 100 episodes (AD, DICP)"),
+        success_by="termination",
+        scales={
+            # our choice for AD on Key-to-Door: 400 train layouts x 10 tabular learners x 100
+            # episodes
+            "streams": Scale(tasks=400, histories=10, episodes=100),
+            # AD-epsilon Key-to-Door: 1000 train layouts, one history of 2000 episodes each
+            "paper": Scale(tasks=1000, histories=1, episodes=2000, train_episodes=2000),
+        },
     ),
 )
 
@@ -230,7 +304,12 @@ FAMILIES += (
         as_in="Meta-DT, T2MIR (PEARL's point-robot)",
         summary="2-D point from (0,0), invisible goal in [-1,1]^2, reward -distance, moves "
         "clipped to 0.1, 20 steps",
-        kind="point",
+        kind=POINT,
+        online_trial=Online(
+            30,
+            "our choice: 30 episodes of 20 steps (T2MIR-AD and Meta-DT evaluate a few episodes; "
+            "the CEM source learner converges in about 30)",
+        ),
     ),
 )
 
@@ -246,7 +325,7 @@ def _locomotion(name: str, objective: str, split: Split, as_in: str, summary: st
         split=split,
         as_in=as_in,
         summary=summary + ", 200 steps",
-        kind="mujoco",
+        kind=MUJOCO,
     )
 
 
@@ -301,7 +380,7 @@ FAMILIES += (
             split=Split("benchmark", n_train=50, n_test=50, seed=BENCHMARK_SEED),
             as_in="DICP, LHF, Meta-DT, T2MIR (Meta-World ML1)",
             summary=_MW_SUMMARY.format(what=f"{env_name}: 50 train / 50 test goals"),
-            kind="metaworld",
+            kind=METAWORLD,
         )
         for env_name in V3_ENVIRONMENTS
     ),
@@ -313,7 +392,7 @@ FAMILIES += (
         split=Split("benchmark", n_train=500, n_test=250, seed=BENCHMARK_SEED),
         as_in="Meta-World ML10",
         summary=_MW_SUMMARY.format(what="ML10: 10 train classes, 5 test classes, 50 goals each"),
-        kind="metaworld",
+        kind=METAWORLD,
     ),
     FamilySpec(
         name="ML45-v0",
@@ -323,7 +402,7 @@ FAMILIES += (
         split=Split("benchmark", n_train=2250, n_test=250, seed=BENCHMARK_SEED),
         as_in="Meta-World ML45",
         summary=_MW_SUMMARY.format(what="ML45: 45 train classes, 5 test classes, 50 goals each"),
-        kind="metaworld",
+        kind=METAWORLD,
     ),
 )
 
@@ -425,7 +504,8 @@ def tasks(env_id: str) -> TaskDistribution:
 
 
 def reference_returns(env_id: str, split: str = "test") -> dict[str, np.ndarray]:
-    """Exact expected random and oracle episode returns for each task of a split.
+    """Random and oracle episode returns for each task of a split: exact for the NumPy
+    families, measured by rollouts (and cached) for the simulator families.
 
     Args:
         env_id: a registered family id.
@@ -434,12 +514,33 @@ def reference_returns(env_id: str, split: str = "test") -> dict[str, np.ndarray]
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     spec = family(env_id)
-    return spec.core().reference_returns(getattr(tasks(env_id), split))
+    chosen = getattr(tasks(env_id), split)
+    if spec.kind.references == "scripted-expert":
+        return scripted_expert_references(spec.name, chosen, spec.horizon)
+    if spec.kind.references == "sac-expert":
+        return sac_expert_references(spec.name, chosen, spec.horizon)
+    return spec.core().reference_returns(chosen)
+
+
+def return_bounds(spec: FamilySpec) -> tuple[Any, Any, str]:
+    """The episode returns a family can produce: ``(low, high, description)``, per test task
+    (shaped ``[1, tasks, 1]``) where the bound is the optimal oracle's return."""
+    if spec.kind.bounds == "oracle":  # non-negative rewards; the oracle is optimal
+        oracle = reference_returns(spec.name)["oracle"][None, :, None]
+        return 0.0, oracle, "[0, oracle return]"
+    if spec.kind.bounds == "point":  # -distance per step, at most the farthest reachable
+        oracle = reference_returns(spec.name)["oracle"][None, :, None]
+        worst = -spec.horizon * np.sqrt(2.0) * (1.0 + 0.1 * spec.horizon)
+        return worst, oracle, f"[{worst:.1f}, oracle return]"
+    if spec.kind.bounds == "per-step":  # Meta-World's v3 rewards lie in [0, 10] per step
+        return 0.0, 10.0 * spec.horizon, f"[0, {10 * spec.horizon}]"
+    return -np.inf, np.inf, "the finite numbers"  # MuJoCo: no bound short of the physics
 
 
 def register_all() -> None:
     """Register every family with Gymnasium; safe to call more than once."""
     for spec in FAMILIES:
+        provide_distribution(spec.name, functools.partial(_distribution, spec.name))
         if spec.env_id in gym.registry:
             continue
         gym.register(

@@ -258,3 +258,25 @@ class TaskDistribution:
     def split_hashes(self) -> dict[str, str]:
         """sha256 of each split, as pinned by the tests."""
         return {"train": split_hash(self.train), "test": split_hash(self.test)}
+
+
+#: family name -> a function building its task distribution; filled by the registry on import
+_DISTRIBUTIONS: dict[str, Callable[[], TaskDistribution]] = {}
+
+
+def provide_distribution(family: str, build: Callable[[], TaskDistribution]) -> None:
+    """Declare how a family's task distribution is built (the registry does, for each family).
+
+    The envs draw their default tasks through :func:`train_split` and so never import the
+    registry, which sits above them.
+    """
+    _DISTRIBUTIONS[family] = build
+
+
+def train_split(family: str) -> tuple[Task, ...]:
+    """The train split of a family whose distribution the registry has provided.
+
+    Raises:
+        KeyError: for a family nobody provided (its env was built outside the registry).
+    """
+    return _DISTRIBUTIONS[family]().train

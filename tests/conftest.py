@@ -9,9 +9,8 @@ import pytest
 import icrl_bench
 
 ALL_IDS = [spec.env_id for spec in icrl_bench.FAMILIES]
-#: the families with NumPy dynamics: every per-id test runs on all of them
-SIMULATED = ("metaworld", "mujoco")
-CORE_IDS = [spec.env_id for spec in icrl_bench.FAMILIES if spec.kind not in SIMULATED]
+#: the families with NumPy dynamics (exact references): every per-id test runs on all of them
+CORE_IDS = [spec.env_id for spec in icrl_bench.FAMILIES if not spec.measured_references]
 #: per-id tests that also apply to simulator families run on the NumPy ones plus one MuJoCo and
 #: one of the 52 Meta-World ids (each costs seconds to build); tests/envs/test_metaworld.py and
 #: tests/envs/test_mujoco.py cover the rest

@@ -12,6 +12,7 @@ from baselines import ad, dpt, dt, meta_dt, t2mir
 from baselines.common.config import RANGES, ConfigError, build
 from baselines.common.trainer import TrainConfig
 from icrl_bench.data import recipes
+from icrl_bench.kinds import KINDS
 from icrl_bench.values import SEED, Range, ValueRangeError, check_seeds
 from tests.hostile import run_cli
 
@@ -41,11 +42,11 @@ def test_every_numeric_config_field_has_a_declared_range() -> None:
 
 
 def test_every_numeric_recipe_parameter_has_a_declared_range() -> None:
-    for var in recipes.VARIANTS.values():
-        for _, params in var.learners.values():
+    for kind in KINDS:
+        for variant, (_, params) in kind.sources.items():
             for key, value in params.items():
                 if isinstance(value, int | float) and not isinstance(value, bool):
-                    assert key in recipes.PARAM_RANGES, (var.id, key)
+                    assert key in recipes.PARAM_RANGES, (kind.name, variant, key)
 
 
 @pytest.mark.parametrize(

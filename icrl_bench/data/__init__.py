@@ -6,11 +6,10 @@
 
 from icrl_bench.data.dataset import SLICES, Dataset, load
 from icrl_bench.data.lhf import lhf_weights
-from icrl_bench.data.recipes import SCALES, VARIANTS, generate, plan
+from icrl_bench.data.recipes import VARIANTS, generate, plan
 from icrl_bench.data.store import DatasetError, list_datasets
 
 __all__ = [
-    "SCALES",
     "SLICES",
     "VARIANTS",
     "Dataset",

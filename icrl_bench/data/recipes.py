@@ -1,7 +1,8 @@
 """Versioned dataset recipes: variant x scale x seed -> a dataset in the store.
 
-A recipe is data: the :data:`VARIANTS` table names the source learner and its parameters for each
-kind of family, and :data:`SCALES` fixes how many tasks, histories and episodes each scale has.
+A recipe is data: :data:`VARIANTS` names and versions the variants; the family's spec says which
+variants apply to it and with which source learner and parameters, and how many tasks, histories
+and episodes each scale has (:mod:`icrl_bench.kinds`).
 Everything that determines the arrays is written into the manifest, and the same recipe and seed
 give byte-identical arrays whatever the number of worker processes: the work is cut into chunks
 by the recipe alone, and each chunk draws from its own seed sequence.
@@ -39,6 +40,7 @@ from icrl_bench.data.store import (
     write_manifest,
 )
 from icrl_bench.errors import IcrlBenchError, UnknownIdError
+from icrl_bench.kinds import KINDS, Scale
 from icrl_bench.provenance import git_sha
 from icrl_bench.registry import FamilySpec, family, tasks
 from icrl_bench.values import COUNT, NON_NEGATIVE_INT, SEED, UNIT, Range
@@ -48,85 +50,11 @@ SCHEMA_VERSION = 1
 CHUNK_TRANSITIONS = 4_000_000
 
 
-def family_kind(spec: FamilySpec) -> str:
-    """The family's kind (``FamilySpec.kind``): which recipes and scales apply."""
-    return spec.kind
-
-
-@dataclass(frozen=True)
-class Scale:
-    """How much data a scale generates for one family.
-
-    Attributes:
-        tasks: number of train tasks used (``None``: the whole train split, in split order).
-        histories: learning histories per task.
-        episodes: recorded episodes per history.
-        train_episodes: episodes the learner trains before recording (medium/expert variants).
-        split: the split whose tasks are used: ``"train"`` for training data, ``"test"`` for
-            the prompts of ``offline-prompt-v1`` (the ``prompt`` scale).
-    """
-
-    tasks: int | None
-    histories: int
-    episodes: int
-    train_episodes: int = 0
-    split: str = "train"
-
-
-#: (family kind or family name, scale) -> Scale. A family name entry overrides its kind's entry.
-#: ``paper`` sizes follow the published datasets; docs/datasets.md gives each one's source.
-SCALES: dict[tuple[str, str], Scale] = {
-    ("grid", "smoke"): Scale(tasks=6, histories=4, episodes=60, train_episodes=60),
-    # every train task with one short history (the quickstart's DPT data: 260k transitions)
-    ("grid", "small"): Scale(tasks=None, histories=1, episodes=200, train_episodes=200),
-    # DICP / tommyma3 AD: many short learning histories per goal (PPO, 100 streams x 50
-    # episodes); here 50 tabular learners x 100 episodes on every train goal
-    ("grid", "streams"): Scale(tasks=None, histories=50, episodes=100),
-    ("bandit", "smoke"): Scale(tasks=24, histories=2, episodes=1),
-    # prompts for offline-prompt-v1: one history of one episode on every test task
-    ("grid", "prompt"): Scale(
-        tasks=None, histories=1, episodes=1, train_episodes=200, split="test"
-    ),
-    ("bandit", "prompt"): Scale(tasks=None, histories=1, episodes=1, split="test"),
-    # generic grid paper scale: one long history per train task, as AD-epsilon
-    ("grid", "paper"): Scale(tasks=None, histories=1, episodes=2000, train_episodes=2000),
-    # DPT: 100,000 trials of 500 pulls; here 1000 train tasks x 100 histories
-    ("bandit", "paper"): Scale(tasks=None, histories=100, episodes=1),
-    # AD-epsilon Dark Room: 65 train goals, one history of 20,000 episodes (400k steps) each
-    ("DarkRoom-v0", "paper"): Scale(tasks=None, histories=1, episodes=20000, train_episodes=20000),
-    # DPT DarkRoom: 80 train goals x 1000 contexts of 100 steps (8M transitions)
-    ("DarkRoom10x10-v0", "paper"): Scale(
-        tasks=None, histories=100, episodes=10, train_episodes=2000
-    ),
-    # PointRobot: CEM converges in about 30 episodes of 20 steps
-    ("point", "smoke"): Scale(tasks=6, histories=4, episodes=40),
-    ("point", "prompt"): Scale(tasks=None, histories=1, episodes=1, split="test"),
-    # our choice (Meta-DT/T2MIR ship SAC data): 45 train goals x 20 histories x 100 episodes
-    ("point", "paper"): Scale(tasks=None, histories=20, episodes=100),
-    # MuJoCo: one SAC learner per task (one task per worker process)
-    ("mujoco", "smoke"): Scale(tasks=2, histories=1, episodes=4, train_episodes=4),
-    ("mujoco", "prompt"): Scale(
-        tasks=None, histories=1, episodes=1, train_episodes=500, split="test"
-    ),
-    # our choice: 45 train tasks x one SAC run of 500 episodes (100k steps); estimated, not run
-    ("mujoco", "paper"): Scale(tasks=None, histories=1, episodes=500, train_episodes=500),
-    # Meta-World: 100-step episodes at about 1,600 steps/s per core
-    ("metaworld", "smoke"): Scale(tasks=2, histories=2, episodes=4),
-    ("metaworld", "prompt"): Scale(tasks=None, histories=1, episodes=1, split="test"),
-    # our choice: 50 train goals x 4 histories x 100 episodes (2M steps, ~10 min on 2 cores)
-    ("metaworld", "paper"): Scale(tasks=None, histories=4, episodes=100),
-    # our choice for AD on Key-to-Door: 400 train layouts x 10 tabular learners x 100 episodes
-    ("KeyToDoor-v0", "streams"): Scale(tasks=400, histories=10, episodes=100),
-    # AD-epsilon Key-to-Door: 1000 train layouts, one history of 2000 episodes each
-    ("KeyToDoor-v0", "paper"): Scale(tasks=1000, histories=1, episodes=2000, train_episodes=2000),
-}
-
-
 def scale_for(spec: FamilySpec, scale: str) -> Scale:
-    """The :class:`Scale` of ``scale`` for a family."""
-    found = SCALES.get((spec.name, scale)) or SCALES.get((family_kind(spec), scale))
+    """The :class:`~icrl_bench.kinds.Scale` of ``scale`` for a family."""
+    found = spec.scale(scale)
     if found is None:
-        names = sorted({s for _, s in SCALES})
+        names = sorted({s for k in KINDS for s in k.scales})
         raise UnknownIdError(f"unknown scale {scale!r}; known: {', '.join(names)}")
     return found
 
@@ -140,16 +68,17 @@ class Variant:
         version: bumped whenever the arrays a recipe produces would change.
         summary: one line for ``data list``.
         source: the published setting it follows.
-        learners: per family kind, ``(learner, params)``; a kind not listed is unsupported.
         frozen: record only after ``train_episodes`` of training, from frozen snapshots (where
-            the kind's learner can be frozen; an oracle expert records from the start).
+            the family's learner can be frozen; an oracle expert records from the start).
+
+    Which families a variant applies to, and its source learner on each, is a family fact
+    (:meth:`~icrl_bench.registry.FamilySpec.source`).
     """
 
     name: str
     version: int
     summary: str
     source: str
-    learners: dict[str, tuple[str, dict[str, Any]]]
     frozen: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)
 
@@ -159,39 +88,11 @@ class Variant:
         return f"{self.name}-v{self.version}"
 
 
-_Q = (
-    "q-learning",
-    {"lr": 0.3, "gamma": 0.9, "eps_start": 1.0, "eps_end": 0.05, "decay_fraction": 0.7},
-)
-_THOMPSON = ("thompson", {"prior_mean": 0.5, "prior_var": 1.0})
-_CEM = ("cem", {"population": 6, "elite": 2, "init_std": 1.0, "min_std": 0.02})
-# AD-epsilon (dark_room/generate_trajectories.py): eps falls by 1 / (0.9 * steps) per step, as if
-# to 0 at 90% of the history, clamped at the floor 1 - max_perf (0.5 for its 0.4-performance data)
-_EPS = (
-    "noisy-oracle",
-    {"eps_start": 1.0, "eps_floor": 0.5, "decay_fraction": 0.9, "eps_end": 0.0},
-)
-# Gaussian noise 5x the half-width of the action box at eps = 1: the floor eps = 0.5 gives 42% of
-# the oracle's normalised return on PointRobot's train goals (AD-epsilon's demonstrator: 40%)
-_EPS_CONTINUOUS = ("noisy-oracle", {**_EPS[1], "noise_scale": 5.0})
-# Meta-World: noise of the action box's half-width at eps = 1 (clipped, close to uniform)
-_EPS_MW = ("noisy-oracle", {**_EPS[1], "noise_scale": 1.0})
-
-
 def _flag(learner: str, name: str) -> bool:
     """A source's class flag (the SAC source trains, then freezes; it never relocates)."""
     if learner == "sac":
         return name == "freezable"
     return bool(getattr(LEARNERS[learner], name))
-
-
-def _frozen(expert_share: float) -> dict[str, tuple[str, dict[str, Any]]]:
-    params = {**_Q[1], "medium_fraction": 0.5, "expert_share": expert_share, "frozen_eps": 0.1}
-    out: dict[str, tuple[str, dict[str, Any]]] = {"grid": ("q-learning", params)}
-    if expert_share == 1.0:  # the closed-form optimum and Meta-World's scripted policies
-        out["point"] = out["metaworld"] = ("oracle", {})
-    out["mujoco"] = ("sac", {"medium_fraction": 0.5, "expert_share": expert_share})
-    return out
 
 
 VARIANTS: dict[str, Variant] = {
@@ -202,7 +103,6 @@ VARIANTS: dict[str, Variant] = {
             0,
             "clean learning histories of the source learner",
             "AD (Laskin et al., 2022): learning histories of a source RL algorithm",
-            {"grid": _Q, "bandit": _THOMPSON, "point": _CEM, "mujoco": ("sac", {})},
         ),
         Variant(
             "ad-eps",
@@ -210,39 +110,24 @@ VARIANTS: dict[str, Variant] = {
             "noise distillation: oracle with eps-random actions, eps falling per step as "
             "AD-epsilon's (1 -> 0 over 90%, clamped at the floor 0.5)",
             "AD-epsilon (Zisman et al., 2023)",
-            {"grid": _EPS, "bandit": _EPS, "point": _EPS_CONTINUOUS, "metaworld": _EPS_MW},
         ),
         Variant(
             "noisy-mix",
             0,
             "30% of the learning histories replaced by uniform-random histories",
             "Filtering Learning Histories (noisy setting)",
-            {
-                "grid": ("mixed", {"base": _Q[0], "base_params": _Q[1], "random_share": 0.3}),
-                "bandit": (
-                    "mixed",
-                    {"base": _THOMPSON[0], "base_params": _THOMPSON[1], "random_share": 0.3},
-                ),
-                "point": ("mixed", {"base": _CEM[0], "base_params": _CEM[1], "random_share": 0.3}),
-                "metaworld": (
-                    "mixed",
-                    {"base": _EPS_MW[0], "base_params": _EPS_MW[1], "random_share": 0.3},
-                ),
-            },
         ),
         Variant(
             "random",
             0,
             "uniform-random rollouts from the start state",
             "the uniform-random baseline policy (DPT's DarkRoom data is `uniform-rollin`)",
-            {k: ("random", {}) for k in ("grid", "bandit", "point", "metaworld", "mujoco")},
         ),
         Variant(
             "dirichlet-mix",
             0,
             "i.i.d. pulls from a per-history mixture of Dirichlet(1) arm probabilities and one arm",
             "DPT (Lee et al., 2023) bandit pretraining contexts (collect_data.py rollin_bandit)",
-            {"bandit": ("dirichlet-mix", {})},
         ),
         Variant(
             "uniform-rollin",
@@ -250,14 +135,12 @@ VARIANTS: dict[str, Variant] = {
             "independent transitions from uniformly drawn states with uniform-random actions",
             "DPT (Lee et al., 2023) DarkRoom pretraining and offline-evaluation contexts "
             "(rollin_type 'uniform')",
-            {"grid": ("uniform-states", {}), "point": ("uniform-states", {})},
         ),
         Variant(
             "medium",
             0,
             "rollouts of the source learner stopped half-way through training",
             "Meta-DT (Wang et al., 2024) medium datasets",
-            _frozen(0.0),
             frozen=True,
         ),
         Variant(
@@ -265,7 +148,6 @@ VARIANTS: dict[str, Variant] = {
             0,
             "rollouts of the fully trained source learner",
             "Meta-DT expert datasets",
-            _frozen(1.0),
             frozen=True,
         ),
         Variant(
@@ -273,7 +155,6 @@ VARIANTS: dict[str, Variant] = {
             0,
             "70% medium and 30% expert rollouts",
             "Meta-DT mixed datasets",
-            _frozen(0.3),
             frozen=True,
         ),
     )
@@ -391,14 +272,14 @@ def plan(
     """
     spec = family(env_id)
     var = variant(variant_name)
-    kind = family_kind(spec)
-    if kind not in var.learners:
+    source = spec.source(var.name)
+    if source is None:
+        kinds = [k.name for k in KINDS if var.name in k.sources]
         raise IcrlBenchError(
             f"variant {var.name!r} does not apply to {spec.name} "
-            f"(it needs a {'/'.join(var.learners)} family)"
+            f"(it needs a {'/'.join(kinds)} family)"
         )
-    learner, params = var.learners[kind]
-    params = dict(params)
+    learner, params = source[0], dict(source[1])
     sc = scale_for(spec, scale)
     overrides = dict(overrides or {})
     chunk_override = overrides.pop("tasks_per_chunk", None)
@@ -679,9 +560,9 @@ def _floor_return(p: Plan, chosen: Sequence[Any]) -> float | None:
         return None
     floor = float(p.params["eps_floor"])
     params = {**p.params, "eps_start": floor, "eps_floor": floor}
-    # a constant-eps demonstrator is stationary: about 400 one-episode histories in one batch
-    # (40 for simulator families, whose steps cost a thousand times more)
-    episodes = 40 if family(p.env_id).kind == "metaworld" else 400
+    # a constant-eps demonstrator is stationary: a few hundred one-episode histories in one
+    # batch (fewer for simulator families, whose steps cost a thousand times more)
+    episodes = family(p.env_id).kind.floor_episodes
     histories = max(1, episodes // max(len(chosen), 1))
     c = collect(p.env_id, chosen, histories, 1, "noisy-oracle", params, seed=[p.seed, 0xF100])
     return float(c.rewards.sum() / (len(chosen) * histories))

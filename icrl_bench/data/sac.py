@@ -21,6 +21,7 @@ import numpy as np
 
 from icrl_bench.data.sources import Collected
 from icrl_bench.errors import IcrlBenchError
+from icrl_bench.references import cached
 from icrl_bench.tasks import Task
 
 
@@ -220,4 +221,18 @@ def collect_sac(
         episode=np.asarray(ep_i, dtype=np.int64),
         step=np.asarray(step_i, dtype=np.int64),
         history_kind=np.asarray(kinds, dtype=np.int8),
+    )
+
+
+def train_expert_references(
+    family: str, tasks: Sequence[Task], horizon: int, train_episodes: int
+) -> dict[str, np.ndarray]:
+    """Train the SAC expert of every task and cache its mean return as the expert reference
+    (:func:`icrl_bench.references.sac_expert_references` reads it)."""
+    return cached(
+        family,
+        tasks,
+        horizon,
+        "expert",
+        lambda: {"return": expert_returns(f"icrl_bench/{family}", tasks, train_episodes)},
     )

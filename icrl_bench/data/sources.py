@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from icrl_bench.envs.core import BatchedCore
+from icrl_bench.envs.core import BatchedCore, random_actions
 from icrl_bench.tasks import Task
 
 
@@ -52,15 +52,6 @@ def make_context(core: BatchedCore, num_envs: int, episodes: int) -> Context:
     space = core.single_action_space
     num_actions = int(space.n) if isinstance(space, gym.spaces.Discrete) else 0
     return Context(core, num_envs, num_actions, core.horizon, episodes, space)
-
-
-def random_actions(space: gym.Space[Any], num_envs: int, rng: np.random.Generator) -> np.ndarray:
-    """Uniform-random actions ``[num_envs, ...]``: an index, or a point of the action box."""
-    if isinstance(space, gym.spaces.Box):
-        shape = (num_envs, *space.shape)
-        return rng.uniform(space.low, space.high, size=shape).astype(space.dtype)
-    assert isinstance(space, gym.spaces.Discrete)
-    return rng.integers(int(space.n), size=num_envs)
 
 
 class Learner(ABC):

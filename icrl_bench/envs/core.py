@@ -24,7 +24,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from icrl_bench.errors import InvalidActionError, InvalidTaskError
-from icrl_bench.tasks import Task, TaskDistribution
+from icrl_bench.tasks import Task, train_split
 
 
 def validate_task(space: Any, task: Task | Mapping[str, Any]) -> Task:
@@ -198,10 +198,13 @@ class BatchedCore(ABC):
         """
 
 
-def _resolve_distribution(family: str) -> TaskDistribution:
-    from icrl_bench.registry import tasks  # local import: the registry imports the env modules
-
-    return tasks(family)
+def random_actions(space: gym.Space[Any], num_envs: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform-random actions ``[num_envs, ...]``: an index, or a point of the action box."""
+    if isinstance(space, gym.spaces.Box):
+        shape = (num_envs, *space.shape)
+        return rng.uniform(space.low, space.high, size=shape).astype(space.dtype)
+    assert isinstance(space, gym.spaces.Discrete)
+    return rng.integers(int(space.n), size=num_envs)
 
 
 class CoreEnv(gym.Env[Any, Any]):
@@ -244,7 +247,7 @@ class CoreEnv(gym.Env[Any, Any]):
         if self._fixed is not None:
             task = self._fixed
         else:
-            train = _resolve_distribution(self.family).train
+            train = train_split(self.family)
             task = train[int(self.np_random.integers(len(train)))]
         self._core.set_tasks(self._idx, [task])
         self._core.reset(self._idx, [self.np_random])
@@ -365,7 +368,7 @@ class CoreVectorEnv(VectorEnv[Any, Any, Any]):
         for i, rng in zip(idx.tolist(), rngs, strict=True):
             fixed = self._fixed[i]
             if fixed is None:
-                train = train or _resolve_distribution(self.family).train
+                train = train or train_split(self.family)
                 fixed_draw = train[int(rng.integers(len(train)))]
                 chosen.append(fixed_draw)
             else:

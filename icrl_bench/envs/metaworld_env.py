@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import pickle
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,12 +163,6 @@ class MetaWorldSpace(TaskSpace):
                 f"{self.family}: rand_vec {tuple(vec)} is outside {name}'s range"
             )
 
-    def reference_returns(self, tasks: Sequence[Task]) -> dict[str, np.ndarray]:
-        """Expert (scripted policy, one episode: the env and policy are deterministic) and random
-        (:data:`~icrl_bench.envs.references.RANDOM_EPISODES` seeded episodes) returns, measured
-        by rollouts and cached (:mod:`icrl_bench.envs.references`)."""
-        return _measured_references(self, list(tasks))
-
 
 @functools.cache
 def _random_reset_space(env_name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -294,20 +287,3 @@ class MetaWorldEnvVector(ProcessVectorEnv):
     """Batched :class:`MetaWorldEnv` across worker processes."""
 
     env_cls = MetaWorldEnv
-
-
-# -- reference returns ---------------------------------------------------------------------------
-def _measured_references(space: MetaWorldSpace, tasks: list[Task]) -> dict[str, np.ndarray]:
-    from icrl_bench.envs.references import cached, random_reference, rollout_returns
-
-    expert = cached(
-        space.family,
-        tasks,
-        space.horizon,
-        "expert",
-        lambda: rollout_returns(space.family, tasks, space.horizon, "oracle", 1),
-    )
-    return {
-        "random": random_reference(space.family, tasks, space.horizon),
-        "oracle": expert["return"],
-    }

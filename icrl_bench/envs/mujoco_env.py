@@ -19,7 +19,6 @@ Differences from the mujoco-py originals are listed in docs/tasks.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,12 +190,6 @@ class LocomotionSpace(TaskSpace):
                         f"{self.family}: {name} has shape {shape}, the model needs "
                         f"{base[name].shape}"
                     )
-
-    def reference_returns(self, tasks: Sequence[Task]) -> dict[str, np.ndarray]:
-        """Random (measured, cached) and expert (the SAC expert of the ``expert`` recipe)."""
-        from icrl_bench.envs.references import locomotion_references
-
-        return locomotion_references(self, list(tasks))
 
 
 class LocomotionEnv(TaskEnv):

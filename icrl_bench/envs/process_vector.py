@@ -29,22 +29,16 @@ from gymnasium.vector.utils import batch_space
 
 from icrl_bench.envs.core import validate_task
 from icrl_bench.errors import InvalidActionError, InvalidTaskError
-from icrl_bench.tasks import Task
-
-
-def _train_split(family: str) -> tuple[Task, ...]:
-    from icrl_bench.registry import tasks  # local import: the registry imports the env modules
-
-    return tasks(family).train
+from icrl_bench.tasks import Task, train_split
 
 
 class TaskSpace:
     """The task space of a simulator family: what :class:`~icrl_bench.envs.core.BatchedCore`
     offers the registry, without dynamics.
 
-    Subclasses set ``task_type`` and implement :meth:`sample_tasks`, :meth:`check_task` and
-    :meth:`reference_returns`; :meth:`benchmark_split` where the split comes from the simulator's
-    own benchmark.
+    Subclasses set ``task_type`` and implement :meth:`sample_tasks` and :meth:`check_task`;
+    :meth:`benchmark_split` where the split comes from the simulator's own benchmark. Their
+    reference returns are measured by rollouts (:mod:`icrl_bench.references`), not computed.
     """
 
     task_type: ClassVar[type[Task]] = Task
@@ -73,10 +67,6 @@ class TaskSpace:
     def benchmark_split(self) -> tuple[tuple[Task, ...], tuple[Task, ...]]:
         """``(train, test)`` from the simulator's own benchmark (``Split("benchmark")``)."""
         raise NotImplementedError(f"{self.family} has no benchmark split")
-
-    @abstractmethod
-    def reference_returns(self, tasks: Sequence[Task]) -> dict[str, np.ndarray]:
-        """Random and oracle (or expert) returns per task."""
 
 
 class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -147,7 +137,7 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
         if self.fixed_task is not None:
             task = self.fixed_task
         else:
-            train = _train_split(self.family)
+            train = train_split(self.family)
             task = train[int(self.np_random.integers(len(train)))]
         if task != self._task:
             self._apply_task(task)

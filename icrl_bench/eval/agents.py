@@ -13,8 +13,10 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
-from icrl_bench.data.sources import LEARNERS, Learner, make_context, random_actions
-from icrl_bench.envs.core import BatchedCore
+from icrl_bench.data.sources import LEARNERS, Learner, make_context
+from icrl_bench.envs.core import BatchedCore, random_actions
+from icrl_bench.errors import IcrlBenchError
+from icrl_bench.registry import family
 
 
 @runtime_checkable
@@ -213,6 +215,14 @@ REFERENCE_DESCRIPTIONS: dict[str, str] = {
 }
 #: the names :func:`reference_agent` builds
 REFERENCE_AGENTS = tuple(REFERENCE_DESCRIPTIONS)
+#: the learning reference agents, with the families they apply to (a family's kind lists them
+#: in ``reference_agents``)
+LEARNING_AGENTS = {
+    "ucb": "the bandit families",
+    "thompson": "the bandit families",
+    "qlearning": "the grid families",
+    "cem": "PointRobot",
+}
 
 
 def reference_agent(name: str, env_id: str, episodes: int) -> _PrivilegedAgent:
@@ -224,28 +234,19 @@ def reference_agent(name: str, env_id: str, episodes: int) -> _PrivilegedAgent:
             cross-entropy method to PointRobot).
         episodes: episodes per trial under the protocol.
     """
-    from icrl_bench.data.recipes import family_kind
-    from icrl_bench.errors import IcrlBenchError
-    from icrl_bench.registry import family
-
     spec = family(env_id)
-    bandit = "Bandit" in spec.name
-    kind = family_kind(spec)
-    if name == "cem":
-        if kind != "point":
-            raise IcrlBenchError(f"agent 'cem' applies to PointRobot, not {spec.name}")
-        return LearnerAgent("cem", "cem", episodes, population=6, elite=2)
+    if name in LEARNING_AGENTS and name not in spec.kind.reference_agents:
+        where = LEARNING_AGENTS[name]
+        raise IcrlBenchError(f"agent {name!r} applies to {where}, not {spec.name}")
     if name == "random":
         return RandomAgent()
     if name == "oracle":
         return OracleAgent()
+    if name == "cem":
+        return LearnerAgent("cem", "cem", episodes, population=6, elite=2)
     if name in ("ucb", "thompson"):
-        if not bandit:
-            raise IcrlBenchError(f"agent {name!r} applies to the bandit families, not {spec.name}")
         return LearnerAgent(name, name, episodes)
     if name == "qlearning":
-        if kind != "grid":
-            raise IcrlBenchError(f"agent 'qlearning' applies to the grid families, not {spec.name}")
         params = {"lr": 0.3, "gamma": 0.9, "eps_start": 1.0, "eps_end": 0.05}
         return LearnerAgent("q-learning", "qlearning", episodes, decay_fraction=0.7, **params)
     raise IcrlBenchError(

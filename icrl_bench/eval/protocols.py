@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from icrl_bench.errors import UnknownIdError
-from icrl_bench.registry import FAMILIES, family
+from icrl_bench.registry import FAMILIES, FamilySpec, family
 
 
 @dataclass(frozen=True)
@@ -87,58 +87,13 @@ class Setting:
     prompt_episodes: int = 0
 
 
-_BANDIT = Setting(
-    episodes=1,
-    min_seeds=3,
-    headline="regret",
-    source="DPT: one trial of 500 pulls (200 for the linear bandit) per test task, cumulative "
-    "regret; 200 evaluation tasks",
-)
-_ONLINE = {
-    "DarkRoom-v0": Setting(
-        100, 3, "normalized_final", "AD / AD-epsilon: at least 100 in-context episodes"
-    ),
-    "DarkRoom10x10-v0": Setting(
-        40,
-        3,
-        "normalized_final",
-        "our choice: 40 episodes of 100 steps (4000 steps, as DPT's longest online curves)",
-    ),
-    "DarkRoomLarge-v0": Setting(
-        100, 3, "normalized_final", "our choice: 100 episodes, as DarkRoom-v0"
-    ),
-    "DarkRoomHard-v0": Setting(
-        100, 3, "normalized_final", "our choice: 100 episodes, as DarkRoom-v0 (AD)"
-    ),
-    "DarkRoomPermuted-v0": Setting(
-        100, 3, "normalized_final", "our choice: 100 episodes, as DarkRoom-v0 (DICP)"
-    ),
-    "KeyToDoor-v0": Setting(100, 3, "normalized_final", "our choice: 100 episodes (AD, DICP)"),
-    "PointRobot-v0": Setting(
-        30,
-        3,
-        "normalized_final",
-        "our choice: 30 episodes of 20 steps (T2MIR-AD and Meta-DT evaluate a few episodes; "
-        "the CEM source learner converges in about 30)",
-    ),
-}
+def _online(spec: FamilySpec) -> Setting:
+    trial = spec.online
+    return Setting(trial.episodes, 3, spec.headline, trial.source)
 
 
-_META_WORLD = Setting(
-    10,
-    3,
-    "normalized_final",
-    "our choice: 10 episodes of 100 steps (DICP and T2MIR use 100-step Meta-World episodes)",
-)
-
-
-_LOCOMOTION = Setting(
-    10, 3, "normalized_final", "our choice: 10 episodes of 200 steps (Meta-DT, T2MIR: 200 steps)"
-)
-
-
-def _offline(s: Setting, kind: str = "grid") -> Setting:
-    if kind in ("metaworld", "mujoco"):  # random motions carry little of the task: an expert
+def _offline(s: Setting, spec: FamilySpec) -> Setting:
+    if spec.kind.expert_prompts:  # random motions carry little of the task: an expert
         prompt, why = "expert", "one expert episode of the test task (Meta-DT prompts)"
     else:
         prompt = "random"
@@ -154,9 +109,9 @@ def _offline(s: Setting, kind: str = "grid") -> Setting:
     )
 
 
-def _offline_uniform(s: Setting, kind: str) -> Setting:
-    v1 = _offline(s, kind)
-    if kind not in ("grid", "point"):  # a bandit has one state; Meta-World has no uniform roll-in
+def _offline_uniform(s: Setting, spec: FamilySpec) -> Setting:
+    v1 = _offline(s, spec)
+    if not spec.kind.uniform_rollin:  # a bandit has one state; Meta-World has no uniform roll-in
         return v1
     return Setting(
         episodes=v1.episodes,
@@ -187,12 +142,11 @@ def _zero_shot(s: Setting) -> Setting:
 
 SETTINGS: dict[tuple[str, str], Setting] = {}
 for _spec in FAMILIES:
-    _by_kind = {"bandit": _BANDIT, "metaworld": _META_WORLD, "mujoco": _LOCOMOTION}
-    _online = _by_kind.get(_spec.kind) or _ONLINE[_spec.name]
-    SETTINGS[(_spec.name, "online-v1")] = _online
-    SETTINGS[(_spec.name, "offline-prompt-v1")] = _offline(_online, _spec.kind)
-    SETTINGS[(_spec.name, "offline-prompt-v2")] = _offline_uniform(_online, _spec.kind)
-    SETTINGS[(_spec.name, "zero-shot-v1")] = _zero_shot(_online)
+    _on = _online(_spec)
+    SETTINGS[(_spec.name, "online-v1")] = _on
+    SETTINGS[(_spec.name, "offline-prompt-v1")] = _offline(_on, _spec)
+    SETTINGS[(_spec.name, "offline-prompt-v2")] = _offline_uniform(_on, _spec)
+    SETTINGS[(_spec.name, "zero-shot-v1")] = _zero_shot(_on)
 
 
 def protocol(protocol_id: str) -> Protocol:

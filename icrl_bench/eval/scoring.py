@@ -15,19 +15,15 @@ from typing import Any, overload
 
 import numpy as np
 
+from icrl_bench.references import missing_expert
 from icrl_bench.registry import family, reference_returns, tasks
-
-#: families whose episodes succeed by terminating (reaching the goal, opening the door)
-SUCCESS_ON_TERMINATION = ("DarkRoomHard-v0", "KeyToDoor-v0")
 
 
 def success_source(env_id: str) -> str | None:
-    """How a family defines an episode's success: ``"termination"`` (DarkRoomHard,
-    Key-to-Door), ``"info"`` (Meta-World: ``info["success"]`` at any step) or None."""
-    spec = family(env_id)
-    if spec.name in SUCCESS_ON_TERMINATION:
-        return "termination"
-    return "info" if spec.kind == "metaworld" else None
+    """How a family defines an episode's success (:attr:`FamilySpec.success`):
+    ``"termination"`` (DarkRoomHard, Key-to-Door), ``"info"`` (Meta-World: ``info["success"]``
+    at any step) or None."""
+    return family(env_id).success
 
 
 def _references(env_id: str, split: str = "test") -> dict[str, np.ndarray]:
@@ -36,8 +32,6 @@ def _references(env_id: str, split: str = "test") -> dict[str, np.ndarray]:
     not trained yet."""
     ref = reference_returns(env_id, split)
     if "oracle" not in ref:
-        from icrl_bench.envs.references import missing_expert
-
         raise missing_expert(family(env_id).name)
     return ref
 
@@ -58,7 +52,7 @@ def with_runs_axis(arr: np.ndarray | None) -> np.ndarray | None:
 
 def is_bandit(env_id: str) -> bool:
     """Whether a family is scored by regret (the bandits)."""
-    return family(env_id).headline == "regret"
+    return family(env_id).is_bandit
 
 
 def arm_means(env_id: str, split: str = "test") -> np.ndarray:

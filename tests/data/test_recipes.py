@@ -167,14 +167,13 @@ def test_unknown_scale_and_parameter_are_rejected() -> None:
 
 def _applicable() -> list[tuple[str, str]]:
     import icrl_bench
-    from icrl_bench.data.recipes import family_kind
 
     # simulator families (Meta-World, MuJoCo) have their own dataset tests in tests/envs/
     return [
         (spec.name, v.name)
         for spec in icrl_bench.FAMILIES
         for v in data.VARIANTS.values()
-        if family_kind(spec) in v.learners and spec.kind not in ("metaworld", "mujoco")
+        if spec.source(v.name) is not None and not spec.measured_references
     ]
 
 

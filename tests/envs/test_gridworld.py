@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import icrl_bench
-from icrl_bench.data.recipes import family_kind
+from icrl_bench.kinds import GRID
 from icrl_bench.tasks import GoalTask, KeyDoorTask
 
-GRID_IDS = [s.env_id for s in icrl_bench.FAMILIES if family_kind(s) == "grid"]
+GRID_IDS = [s.env_id for s in icrl_bench.FAMILIES if s.kind is GRID]
 
 
 def _vector_returns(env_id: str, tasks: list, policy: str, episodes: int, seed: int) -> np.ndarray:

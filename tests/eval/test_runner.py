@@ -15,8 +15,8 @@ from icrl_bench.eval.runner import PROMPT_KEYS
 from icrl_bench.registry import reference_returns, tasks
 
 # the NumPy families with an exact oracle (simulator families are measured, see tests/envs)
-GRIDS = [s.name for s in icrl_bench.FAMILIES if s.kind in ("grid", "point")]
-BANDITS = [s.name for s in icrl_bench.FAMILIES if "Bandit" in s.name]
+GRIDS = [s.name for s in icrl_bench.FAMILIES if not s.is_bandit and not s.measured_references]
+BANDITS = [s.name for s in icrl_bench.FAMILIES if s.is_bandit]
 
 
 class CountingAgent(RandomAgent):

@@ -1,8 +1,10 @@
 """Reference returns of the simulator families, measured by rollouts and cached on disk.
 
-The NumPy families compute their references exactly. A simulator family's references are
-measured: the random policy over seeded episodes, the scripted expert (Meta-World) over one
-episode, or the SAC expert of the ``expert`` dataset recipe (locomotion). Each result is cached
+The NumPy families compute their references exactly (their cores' ``reference_returns``). A
+simulator family's references are measured here, by rollouts of its registered vector env: the
+random policy over seeded episodes, the scripted expert (Meta-World) over one episode, or the SAC
+expert of the ``expert`` dataset recipe (locomotion; trained by
+:func:`icrl_bench.data.sac.train_expert_references`). Each result is cached
 under ``$ICRL_BENCH_HOME/references/`` keyed by the family, the tasks' hash, the horizon and the
 measurement's settings, so scoring never repeats a rollout; deleting the cache only costs time.
 """
@@ -14,11 +16,11 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from icrl_bench.envs.core import random_actions
 from icrl_bench.errors import MissingReferenceError
 from icrl_bench.tasks import Task, split_hash
 
@@ -61,8 +63,6 @@ def rollout_returns(
 ) -> dict[str, np.ndarray]:
     """Mean return (and success rate where defined) per task of ``policy`` (``"oracle"`` or
     ``"random"``) over ``episodes`` seeded episodes, all tasks batched across the cores."""
-    from icrl_bench.data.sources import random_actions
-
     venv = gym.make_vec(
         f"icrl_bench/{family}",
         num_envs=len(tasks),
@@ -106,29 +106,32 @@ def random_reference(family: str, tasks: Sequence[Task], horizon: int) -> np.nda
     )["return"]
 
 
-def locomotion_references(space: Any, tasks: list[Task]) -> dict[str, np.ndarray]:
-    """Random (measured) and expert (the SAC expert recipe's per-task return) references."""
-    random = random_reference(space.family, tasks, space.horizon)
-    path = cache_path(space.family, tasks, space.horizon, "expert")
-    if not path.exists():  # scoring needs it and says how to make it (scoring.references)
-        return {"random": random}
-    expert = np.asarray(json.loads(path.read_text())["return"], dtype=np.float64)
-    return {"random": random, "oracle": expert}
-
-
-def train_expert_references(
-    family: str, tasks: Sequence[Task], horizon: int, train_episodes: int
+def scripted_expert_references(
+    family: str, tasks: Sequence[Task], horizon: int
 ) -> dict[str, np.ndarray]:
-    """Train the SAC expert of every task and cache its mean return as the expert reference."""
-    from icrl_bench.data.sac import expert_returns
-
-    return cached(
+    """Meta-World: the scripted expert (one episode: the env and policy are deterministic) and
+    the random policy (:data:`RANDOM_EPISODES` seeded episodes), both measured and cached."""
+    expert = cached(
         family,
         tasks,
         horizon,
         "expert",
-        lambda: {"return": expert_returns(f"icrl_bench/{family}", tasks, train_episodes)},
+        lambda: rollout_returns(family, tasks, horizon, "oracle", 1),
     )
+    return {"random": random_reference(family, tasks, horizon), "oracle": expert["return"]}
+
+
+def sac_expert_references(
+    family: str, tasks: Sequence[Task], horizon: int
+) -> dict[str, np.ndarray]:
+    """Locomotion: random (measured) and expert (the SAC expert recipe's per-task return, once
+    trained; without it only ``"random"``, and scoring says how to train it)."""
+    random = random_reference(family, tasks, horizon)
+    path = cache_path(family, tasks, horizon, "expert")
+    if not path.exists():
+        return {"random": random}
+    expert = np.asarray(json.loads(path.read_text())["return"], dtype=np.float64)
+    return {"random": random, "oracle": expert}
 
 
 def missing_expert(family: str) -> MissingReferenceError:
