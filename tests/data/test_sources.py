@@ -14,8 +14,8 @@ from icrl_bench.data.sources import (
     NoisyOracle,
     collect,
     make_context,
-    random_actions,
 )
+from icrl_bench.envs.core import random_actions
 from icrl_bench.registry import reference_returns, tasks
 
 DARK = "icrl_bench/DarkRoom-v0"
