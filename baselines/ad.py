@@ -25,112 +25,92 @@ previous action"; continuous observations are standardised with the training dat
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from baselines.common.agent import TransformerAgent, rebuild_agent, stack_prompts
+from baselines.common.agent import Step, TransformerAgent, stack_prompts
+from baselines.common.config import HistoryModelConfig
 from baselines.common.data import WindowSampler
-from baselines.common.embed import TransitionEmbedder
-from baselines.common.heads import ActionHead, check_action_settings
-from baselines.common.pipeline import fit
+from baselines.common.model import SequenceModel
+from baselines.common.pipeline import Recipe, fit
 from baselines.common.trainer import Batch
-from baselines.common.transformer import CausalTransformer, FfnFactory, KVCache
+from baselines.common.transformer import KVCache
 
 METHOD = "ad"
 #: 2: action sampling with a temperature and coordinate embeddings of grid cells (new fields
 #: whose defaults are version 1's behaviour, so version-1 checkpoints load unchanged)
 VERSION = "2"
+TOKENS = ("transition", "interleaved")
+
+
+class Token(IntEnum):
+    """The token types of the ``"interleaved"`` layout (rows of ``embed.kind``)."""
+
+    OBS = 0
+    ACTION = 1
+    REWARD = 2
 
 
 @dataclass
-class Config:
-    """AD hyperparameters (training settings are in ``TrainConfig``).
+class ADFields:
+    """AD's own fields, and the shared fields whose defaults AD takes from AD-epsilon: a mixin
+    over :class:`~baselines.common.config.HistoryModelConfig` (:class:`Config`, and T2MIR-AD's
+    config).
 
     Attributes:
         context: transitions in the model's window, in training and at evaluation (AD-epsilon:
             80 on Dark Room, i.e. 4 episodes of 20 steps).
-        tokens: ``"transition"`` or ``"interleaved"`` (see the module docstring).
         d_model: token width.
-        n_layers: transformer blocks (AD-epsilon: 4).
-        n_heads: attention heads (AD-epsilon: 4).
-        dropout: dropout in attention, residual branches and the feed-forward block.
+        n_heads: attention heads (AD-epsilon: 4; 4 blocks).
+        tokens: ``"transition"`` or ``"interleaved"`` (see the module docstring).
         label_smoothing: of the cross-entropy (AD-epsilon: 0).
-        action_head: ``"auto"`` (categorical, or ``"mse"`` for continuous actions),
-            ``"mse"`` or ``"gaussian"`` (see :mod:`baselines.common.heads`).
-        action_selection: ``"argmax"`` (AD-epsilon evaluates the mode) or ``"sample"`` (DICP,
-            tommyma3's AD: without it, every test task walks the same path until a reward
-            appears).
-        temperature: softmax temperature of ``"sample"``.
-        obs_coords: embed a grid cell's ``(x, y)`` (see :mod:`baselines.common.embed`).
-        obs_table: also give every cell its own learned vector (``False`` with ``obs_coords``:
-            held-out goal cells are embedded like any other cell).
-        device: ``"auto"`` (CUDA, MPS, CPU) or a device name.
     """
+
+    CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {"tokens": TOKENS}
 
     context: int = 80
-    tokens: str = "transition"
     d_model: int = 64
-    n_layers: int = 4
     n_heads: int = 4
-    dropout: float = 0.1
+    tokens: str = "transition"
     label_smoothing: float = 0.0
-    action_head: str = "auto"
-    action_selection: str = "argmax"
-    temperature: float = 1.0
-    obs_coords: bool = False
-    obs_table: bool = True
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        if not self.temperature > 0:
-            raise ValueError("temperature must be positive")
-        if self.tokens not in ("transition", "interleaved"):
-            raise ValueError(f"tokens must be 'transition' or 'interleaved', got {self.tokens!r}")
-        check_action_settings(self.action_head, self.action_selection)
-        if self.context < 1:
-            raise ValueError("context must be at least 1")
 
 
-class ADModel(nn.Module):
-    """Embeddings, the shared causal transformer and an action head.
+@dataclass
+class Config(ADFields, HistoryModelConfig):
+    """AD hyperparameters: the shared fields (:class:`~baselines.common.config.ModelConfig`,
+    :class:`~baselines.common.config.HistoryModelConfig`) and :class:`ADFields`. Training
+    settings are in ``TrainConfig``.
 
-    ``ffn_factory`` replaces the feed-forward blocks (T2MIR-AD's mixture-of-experts layers).
+    ``action_selection`` is ``"argmax"`` by default (AD-epsilon evaluates the mode);
+    ``"sample"`` is DICP's and tommyma3's AD: without it, every test task walks the same path
+    until a reward appears.
     """
 
-    def __init__(
-        self,
-        cfg: Config,
-        obs_info: dict[str, Any],
-        act_info: dict[str, Any],
-        ffn_factory: FfnFactory | None = None,
-    ) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.embed = TransitionEmbedder(
-            obs_info, act_info, cfg.d_model, parts=3, coords=cfg.obs_coords, obs_table=cfg.obs_table
-        )
-        self.tokens_per_step = 1 if cfg.tokens == "transition" else 3
-        self.core = CausalTransformer(
-            cfg.d_model,
-            cfg.n_layers,
-            cfg.n_heads,
-            cfg.dropout,
-            ffn_factory=ffn_factory,
-            window=cfg.context * self.tokens_per_step,
-        )
-        self.head = ActionHead(act_info, cfg.d_model, cfg.action_head)
-        self.none_action = self.embed.action.none_index
+
+class ADModel(SequenceModel):
+    """Embeddings, the shared causal transformer (windowed to ``context`` transitions) and an
+    action head (``ffn_factory``: T2MIR-AD's mixture-of-experts layers)."""
+
+    token_types = Token
+    grid = True
+
+    @classmethod
+    def attention_window(cls, cfg: ADFields) -> int:
+        """``context`` transitions: as many tokens, or three per transition (interleaved)."""
+        return cfg.context * (1 if cfg.tokens == "transition" else len(Token))
 
     def none_actions(self, n: int, device: torch.device) -> Tensor:
         """ "No previous action" for ``n`` trials: the extra table row, or the zero vector."""
         if self.head.kind == "categorical":
-            return torch.full((n,), self.none_action, device=device)
+            return torch.full((n,), self.embed.action.none_index, device=device)
         return torch.zeros(n, self.head.dim, device=device)
 
     def step_tokens(self, obs: Tensor, prev_action: Tensor, prev_reward: Tensor) -> Tensor:
@@ -141,7 +121,13 @@ class ADModel(nn.Module):
     def sequence(self, obs: Tensor, actions: Tensor, rewards: Tensor) -> Tensor:
         """``"interleaved"`` tokens ``[B, 3T, d]``: ``s_0, a_0, r_0, s_1, ...``."""
         e = self.embed
-        return e.interleave(e.obs(obs), e.action(actions), e.rewards(rewards))
+        return e.interleave(
+            {
+                Token.OBS: e.obs(obs),
+                Token.ACTION: e.action(actions),
+                Token.REWARD: e.rewards(rewards),
+            }
+        )
 
     def forward(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """Training forward over windows: ``(logits [B, T, A], targets [B, T])``."""
@@ -150,7 +136,7 @@ class ADModel(nn.Module):
             x = self.step_tokens(obs[:, 1:], act[:, :-1], rew[:, :-1])
             return self.head(self.core(x)), act[:, 1:]
         h = self.core(self.sequence(obs, act, rew))
-        return self.head(h[:, 0::3]), act
+        return self.head(h[:, Token.OBS :: len(Token)]), act
 
 
 def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, Mapping[str, float]]:
@@ -168,26 +154,7 @@ def make_sampler(
     ``"transition"`` tokens); ``paired``: two windows per learning history (T2MIR)."""
     length = cfg.context + (1 if cfg.tokens == "transition" else 0)
     windows = WindowSampler(ds, length, device)
-    return lambda rng: windows(batch_size, rng, paired=paired)
-
-
-def train(
-    env_id: str, dataset_id: str, raw: dict[str, Any], out_dir: str | Path, progress: bool = True
-) -> Path:
-    """Train AD on a dataset of learning histories; returns the checkpoint directory."""
-    return fit(
-        METHOD,
-        VERSION,
-        Config,
-        env_id,
-        dataset_id,
-        raw,
-        out_dir,
-        make_model=lambda cfg, o, a: ADModel(cfg, o, a),
-        make_sampler=make_sampler,
-        loss_fn=loss_fn,
-        progress=progress,
-    )
+    return functools.partial(windows, batch_size, paired=paired)
 
 
 class ADAgent(TransformerAgent):
@@ -235,33 +202,28 @@ class ADAgent(TransformerAgent):
         if self.cfg.tokens == "transition":
             x = self.model.step_tokens(o, self.prev_action[:, None], self.prev_reward[:, None])
         else:
-            e = self.model.embed
-            x = e.obs(o) + e.kind.weight[0]
+            x = self.model.embed.tag(self.model.embed.obs(o), Token.OBS)
         return self.model.head(self.model.core(x, cache=self.cache)[:, -1])
 
-    @torch.no_grad()
-    def observe(
-        self,
-        obs: np.ndarray,
-        action: np.ndarray,
-        reward: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-    ) -> None:
-        """Remember the step: its action and reward enter the next token(s)."""
-        a = self._actions(action)
-        r = self._t(reward, torch.float32)
+    def remember(self, step: Step) -> None:
+        """The step's action and reward enter the next token(s)."""
+        a, r = self._actions(step.action), self._reward(step)
         if self.cfg.tokens == "interleaved":
             e = self.model.embed
-            x = torch.cat(
-                [e.action(a[:, None]) + e.kind.weight[1], e.rewards(r[:, None]) + e.kind.weight[2]],
-                1,
-            )
-            self.model.core(x, cache=self.cache)
+            x = [
+                e.tag(e.action(a[:, None]), Token.ACTION),
+                e.tag(e.rewards(r[:, None]), Token.REWARD),
+            ]
+            self.model.core(torch.cat(x, 1), cache=self.cache)
         self.prev_action, self.prev_reward = a, r
 
 
-def load_agent_from(ckpt_dir: Path, meta: dict[str, Any]) -> ADAgent:
-    """Rebuild the agent of a checkpoint directory."""
-    return rebuild_agent(ckpt_dir, meta, Config, ADModel, ADAgent)
+RECIPE = Recipe(VERSION, Config, ADModel, make_sampler, loss_fn, ADAgent)
+
+
+def train(
+    env_id: str, dataset_id: str, raw: dict[str, Any], out_dir: str | Path, progress: bool = True
+) -> Path:
+    """Train AD; returns the checkpoint directory (the quickstart's entry point; everything
+    else trains through :data:`baselines.methods.METHODS`)."""
+    return fit(METHOD, RECIPE, env_id, dataset_id, raw, out_dir, progress)

@@ -40,20 +40,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from enum import IntEnum
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from baselines.common.agent import TransformerAgent, rebuild_agent, stack_prompts
+from baselines.common.agent import Step, TransformerAgent, stack_prompts
+from baselines.common.config import HistoryModelConfig
 from baselines.common.data import WindowSampler
-from baselines.common.embed import SpaceEmbedding, TransitionEmbedder
-from baselines.common.heads import ActionHead, check_action_settings
-from baselines.common.pipeline import fit
+from baselines.common.embed import SpaceEmbedding
+from baselines.common.model import SequenceModel
+from baselines.common.pipeline import Recipe
 from baselines.common.trainer import Batch
-from baselines.common.transformer import CausalTransformer, FfnFactory, KVCache
+from baselines.common.transformer import KVCache
 from icrl_bench.registry import family
 
 METHOD = "dpt"
@@ -78,33 +79,35 @@ LEGACY: dict[str, Any] = {
 }
 QUERIES = ("window", "history")
 EVAL_CONTEXTS = ("sliding", "episodes")
+LABELS = ("stored", "all-optimal")
+POSITIONS = ("none", "rope")
+
+
+class Token(IntEnum):
+    """DPT's token types (rows of ``embed.kind``)."""
+
+    QUERY = 0
+    CONTEXT = 1
 
 
 @dataclass
-class Config:
-    """DPT hyperparameters (training settings are in ``TrainConfig``).
+class DPTFields:
+    """DPT's own fields, and the shared fields whose defaults DPT takes from the reference: a
+    mixin over :class:`~baselines.common.config.HistoryModelConfig` (:class:`Config`, and
+    T2MIR-DPT's config).
 
     Attributes:
         context: most context transitions, in training and at evaluation (the reference: the
             horizon, 500 on bandits and 100 on Dark Room 10x10).
         d_model: token width (the reference: 32).
-        n_layers: transformer blocks (the reference: 4).
-        n_heads: attention heads (the reference's GPT-2 config hard-codes 1).
         dropout: dropout (the reference: 0).
-        action_head: ``"auto"`` (categorical, or ``"mse"`` for continuous actions as in the
-            reference), ``"mse"`` or ``"gaussian"``.
         action_selection: ``"sample"`` (online in the reference) or ``"argmax"`` (greedy).
-        temperature: softmax temperature of ``"sample"`` (the reference: 1).
         episode_noise: scale of a per-episode Gumbel bias on each action's logit, drawn once
             per trial and episode and held for the whole episode (0: the reference's
             independent per-step sampling). A positive scale makes an episode favour the same
             actions wherever they are plausible, so that it follows one direction far into
             unexplored cells instead of dithering around the start.
         append_own: after a prompt, add the agent's own transitions to the context.
-        obs_coords: embed a grid cell's ``(x, y)`` (the reference's Dark Room states are
-            coordinates; ours are cell indices).
-        obs_table: also give every cell its own learned vector. With ``obs_coords`` and no
-            table, a goal cell never seen in training is embedded like any other cell.
         query: where a training query state comes from: ``"history"`` (a transition drawn
             uniformly from the same learning history as the context; on ``uniform-rollin``
             data, a uniform state of the task) or ``"window"`` (one of the context's own
@@ -133,21 +136,21 @@ class Config:
             only). Attention that is still spread evenly over the context then already carries
             where rewards were found, instead of that signal arriving only once attention has
             learned to single out the rewarded transitions.
-        device: ``"auto"`` (CUDA, MPS, CPU) or a device name.
     """
+
+    CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "query": QUERIES,
+        "label": LABELS,
+        "positions": POSITIONS,
+        "eval_context": EVAL_CONTEXTS,
+    }
 
     context: int = 100
     d_model: int = 32
-    n_layers: int = 4
-    n_heads: int = 1
     dropout: float = 0.0
-    action_head: str = "auto"
     action_selection: str = "sample"
-    temperature: float = 1.0
     episode_noise: float = 0.0
     append_own: bool = True
-    obs_coords: bool = False
-    obs_table: bool = True
     query: str = "history"
     shuffle: bool = True
     query_every: int = 1
@@ -156,30 +159,19 @@ class Config:
     eval_context: str = "episodes"
     context_episodes: int = 1
     reward_gated: bool = False
-    device: str = "auto"
 
-    def __post_init__(self) -> None:
-        check_action_settings(self.action_head, self.action_selection)
-        if self.context < 1:
-            raise ValueError("context must be at least 1")
-        if self.query_every < 1:
-            raise ValueError("query_every must be at least 1")
-        if self.label not in ("stored", "all-optimal"):
-            raise ValueError(f"label must be 'stored' or 'all-optimal', got {self.label!r}")
-        if self.query not in QUERIES:
-            raise ValueError(f"query must be one of {', '.join(QUERIES)}, got {self.query!r}")
-        if self.positions not in ("none", "rope"):
-            raise ValueError(f"positions must be 'none' or 'rope', got {self.positions!r}")
-        if self.eval_context not in EVAL_CONTEXTS:
-            raise ValueError(
-                f"eval_context must be one of {', '.join(EVAL_CONTEXTS)}, got {self.eval_context!r}"
-            )
-        if self.context_episodes < 1:
-            raise ValueError("context_episodes must be at least 1")
-        if not self.temperature > 0:
-            raise ValueError("temperature must be positive")
-        if self.episode_noise < 0:
-            raise ValueError("episode_noise must be at least 0")
+
+@dataclass
+class Config(DPTFields, HistoryModelConfig):
+    """DPT hyperparameters: the shared fields (:class:`~baselines.common.config.ModelConfig`,
+    :class:`~baselines.common.config.HistoryModelConfig`) and :class:`DPTFields`. Training
+    settings are in ``TrainConfig``.
+
+    The reference's GPT-2 config hard-codes one attention head (``n_heads``; 4 blocks), and its
+    online mode samples at temperature 1; ``"argmax"`` is its "greedy" offline mode. DPT's Dark
+    Room states are coordinates, where ours are cell indices: ``obs_coords`` embeds a cell's
+    ``(x, y)``.
+    """
 
 
 def prefix_sizes(n: int, every: int) -> list[int]:
@@ -206,44 +198,26 @@ def query_mask(
     return mask
 
 
-class DPTModel(nn.Module):
-    """Transition embeddings, the shared causal transformer and an action head.
+class DPTModel(SequenceModel):
+    """Transition embeddings, the shared causal transformer and an action head
+    (``ffn_factory``: T2MIR-DPT's mixture-of-experts layers)."""
 
-    ``ffn_factory`` replaces the feed-forward blocks (T2MIR-DPT's mixture-of-experts layers).
-    """
+    token_types = Token
+    grid = True
 
-    def __init__(
-        self,
-        cfg: Config,
-        obs_info: dict[str, Any],
-        act_info: dict[str, Any],
-        ffn_factory: FfnFactory | None = None,
-    ) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.embed = TransitionEmbedder(
-            obs_info,
-            act_info,
-            cfg.d_model,
-            parts=2,
-            coords=cfg.obs_coords,
-            obs_table=cfg.obs_table,
-        )
-        # a query reads the last `context` transitions: a window of context + 1 tokens
-        self.core = CausalTransformer(
-            cfg.d_model,
-            cfg.n_layers,
-            cfg.n_heads,
-            cfg.dropout,
-            ffn_factory=ffn_factory,
-            window=cfg.context + 1,
-        )
-        self.head = ActionHead(act_info, cfg.d_model, cfg.action_head)
-        if cfg.reward_gated:
-            self.gated_action = SpaceEmbedding(act_info, cfg.d_model, with_none=True, scale="box")
+    def build(self, obs_info: dict[str, Any], act_info: dict[str, Any]) -> None:
+        """The reward-gated embeddings of ``reward_gated``."""
+        c = self.cfg
+        if c.reward_gated:
+            self.gated_action = SpaceEmbedding(act_info, c.d_model, with_none=True, scale="box")
             self.gated_next = SpaceEmbedding(
-                obs_info, cfg.d_model, coords=cfg.obs_coords, table=cfg.obs_table
+                obs_info, c.d_model, coords=c.obs_coords, table=c.obs_table
             )
+
+    @classmethod
+    def attention_window(cls, cfg: DPTFields) -> int:
+        """A query reads the last ``context`` transitions: ``context + 1`` tokens."""
+        return cfg.context + 1
 
     def context_tokens(
         self, obs: Tensor, actions: Tensor, rewards: Tensor, next_obs: Tensor
@@ -254,11 +228,11 @@ class DPTModel(nn.Module):
         if self.cfg.reward_gated:
             gate = rewards.float().unsqueeze(-1)
             x = x + gate * (self.gated_action(actions) + self.gated_next(next_obs))
-        return x + e.kind.weight[1]
+        return e.tag(x, Token.CONTEXT)
 
     def query_tokens(self, obs: Tensor) -> Tensor:
         """``[B, T, d]`` tokens of query states."""
-        return self.embed.obs(obs) + self.embed.kind.weight[0]
+        return self.embed.tag(self.embed.obs(obs), Token.QUERY)
 
     def positions(self, first: int, count: int, device: torch.device) -> Tensor | None:
         """Positions of ``count`` tokens from ``first``: zeros for a set context, else ``None``
@@ -343,25 +317,6 @@ def make_sampler(
         return batch
 
     return sample
-
-
-def train(
-    env_id: str, dataset_id: str, raw: dict[str, Any], out_dir: str | Path, progress: bool = True
-) -> Path:
-    """Train DPT on a dataset with optimal-action labels; returns the checkpoint directory."""
-    return fit(
-        METHOD,
-        VERSION,
-        Config,
-        env_id,
-        dataset_id,
-        raw,
-        out_dir,
-        make_model=lambda cfg, o, a: DPTModel(cfg, o, a),
-        make_sampler=make_sampler,
-        loss_fn=loss_fn,
-        progress=progress,
-    )
 
 
 _PARTS = ("observations", "actions", "rewards", "next_observations")
@@ -476,18 +431,11 @@ class DPTAgent(TransformerAgent):
         u = torch.rand(shape, generator=self.generator).clamp_(1e-12, 1.0 - 1e-7)
         return (-torch.log(-torch.log(u))).to(self.device)
 
-    def observe(
-        self,
-        obs: np.ndarray,
-        action: np.ndarray,
-        reward: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-    ) -> None:
+    def remember(self, step: Step) -> None:
         """Add the transition to the context: at once (sliding), or once its episode is
         complete (episodes mode). A trial whose episode ends draws a new episode bias."""
-        ended = np.asarray(terminated) | np.asarray(truncated)
+        ended = step.done
+        parts = (step.obs, step.action, step.reward, step.next_obs)
         if ended.any() and self.bias is not None:
             fresh = self._gumbel(self.bias.shape)
             rows = torch.as_tensor(ended)
@@ -495,21 +443,15 @@ class DPTAgent(TransformerAgent):
         if self.prompted and not self.cfg.append_own:
             return
         if self.cfg.eval_context == "sliding":
-            self._append(obs[:, None], action[:, None], reward[:, None], next_obs[:, None])
+            self._append(*(v[:, None] for v in parts))
             return
-        for key, value in zip(_PARTS, (obs, action, reward, next_obs), strict=True):
-            self.steps[key].append(np.asarray(value))
+        for key, value in zip(_PARTS, parts, strict=True):
+            self.steps[key].append(value)
         if ended.any():
             now = len(self.steps["actions"])
             self.starts[ended] = np.roll(self.starts[ended], -1, axis=1)
             self.starts[ended, -1] = now
             self.stale = True
-
-
-def load_agent_from(ckpt_dir: Path, meta: dict[str, Any]) -> DPTAgent:
-    """Rebuild the agent of a checkpoint directory (a version-1 checkpoint keeps the behaviour
-    it was trained with: :data:`LEGACY`)."""
-    return rebuild_agent(ckpt_dir, legacy_meta(meta), Config, DPTModel, DPTAgent)
 
 
 def legacy_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -519,3 +461,6 @@ def legacy_meta(meta: dict[str, Any]) -> dict[str, Any]:
         return meta
     model = {**LEGACY, **meta["config"]["model"]}
     return {**meta, "config": {**meta["config"], "model": model}}
+
+
+RECIPE = Recipe(VERSION, Config, DPTModel, make_sampler, loss_fn, DPTAgent, upgrade=legacy_meta)

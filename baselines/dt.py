@@ -26,112 +26,94 @@ and one well-defined computation beyond); pre-LayerNorm blocks from the shared c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from enum import IntEnum
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from baselines.common.agent import TransformerAgent, rebuild_agent
+from baselines.common.agent import Step, TransformerAgent
+from baselines.common.config import ReturnModelConfig
 from baselines.common.data import WindowSampler
-from baselines.common.embed import TransitionEmbedder
-from baselines.common.heads import ActionHead, check_action_settings
-from baselines.common.pipeline import fit
+from baselines.common.model import SequenceModel
+from baselines.common.pipeline import Recipe
 from baselines.common.trainer import Batch
-from baselines.common.transformer import CausalTransformer, KVCache
+from baselines.common.transformer import KVCache
 from icrl_bench.data.dataset import Dataset
 from icrl_bench.errors import IcrlBenchError
 
 METHOD = "dt"
 VERSION = "1"
-TARGETS = ("data-max", "fixed")
+
+
+class Token(IntEnum):
+    """DT's token types, in their order within a step (rows of ``embed.kind``)."""
+
+    RETURN_TO_GO = 0
+    STATE = 1
+    ACTION = 2
 
 
 @dataclass
-class Config:
-    """DT hyperparameters (training settings are in ``TrainConfig``).
-
-    Attributes:
-        context: steps in the window, K (DT and Meta-DT: 20).
-        d_model: token width (Meta-DT's DT: 128).
-        n_layers: transformer blocks (Meta-DT's DT: 3).
-        n_heads: attention heads (Meta-DT's DT: 1).
-        dropout: dropout (DT: 0.1).
-        return_scale: returns-to-go are divided by this (Meta-DT: 10 on PointRobot, 500 on
-            HalfCheetahVel).
-        target: ``"data-max"``, the best episode return in the training data, or ``"fixed"``,
-            ``target_return``.
-        target_return: the target return when ``target`` is ``"fixed"`` (raw units).
-        action_head: ``"auto"`` (categorical, or ``"mse"`` for continuous actions as in DT),
-            ``"mse"`` or ``"gaussian"``.
-        action_selection: ``"argmax"`` (the mode; DT is deterministic) or ``"sample"``.
-        device: ``"auto"`` (CUDA, MPS, CPU) or a device name.
+class Config(ReturnModelConfig):
+    """DT hyperparameters: the shared fields (:class:`~baselines.common.config.ModelConfig`,
+    :class:`~baselines.common.config.ReturnModelConfig`), whose defaults are those of Meta-DT's
+    DT baseline: a window of K=20 steps, d_model 128, 3 blocks, 1 head, dropout 0.1 (DT's), and
+    actions by their mode (DT is deterministic; ``action_head="auto"`` regresses continuous
+    actions with a squared error, as DT does). DT adds no field of its own. Training settings
+    are in ``TrainConfig``.
     """
 
-    context: int = 20
-    d_model: int = 128
-    n_layers: int = 3
-    n_heads: int = 1
-    dropout: float = 0.1
-    return_scale: float = 1.0
-    target: str = "data-max"
-    target_return: float = 0.0
-    action_head: str = "auto"
-    action_selection: str = "argmax"
-    device: str = "auto"
 
-    def __post_init__(self) -> None:
-        if self.context < 1:
-            raise ValueError("context must be at least 1")
-        if self.return_scale <= 0:
-            raise ValueError("return_scale must be positive")
-        if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
-        check_action_settings(self.action_head, self.action_selection)
-
-
-class DTModel(nn.Module):
-    """Return-to-go, state and action embeddings, the shared core and an action head.
+class DTModel(SequenceModel):
+    """Return-to-go, state and action embeddings, the shared core (windowed to ``context``
+    steps) and an action head.
 
     The buffer ``target`` holds the evaluation target return (raw units), set from the training
     data or the config before training.
     """
 
+    cfg: Config
     target: Tensor
 
-    def __init__(self, cfg: Config, obs_info: dict[str, Any], act_info: dict[str, Any]) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.embed = TransitionEmbedder(obs_info, act_info, cfg.d_model, parts=3)
-        self.core = CausalTransformer(
-            cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout, window=3 * cfg.context
-        )
-        self.head = ActionHead(act_info, cfg.d_model, cfg.action_head)
-        self.register_buffer("target", torch.tensor(float(cfg.target_return)))
+    token_types = Token
+
+    def build(self, obs_info: dict[str, Any], act_info: dict[str, Any]) -> None:
+        """The ``target`` buffer, from the config until the data sets it."""
+        self.register_buffer("target", torch.tensor(float(self.cfg.target_return)))
+
+    @classmethod
+    def attention_window(cls, cfg: Config) -> int:
+        """``context`` steps of three tokens."""
+        return len(Token) * cfg.context
 
     def rtg_tokens(self, rtg: Tensor) -> Tensor:
-        """``[B, T]`` returns-to-go (raw units) -> ``[B, T, d]`` (type 0)."""
-        return self.embed.rewards(rtg / self.cfg.return_scale) + self.embed.kind.weight[0]
+        """``[B, T]`` returns-to-go (raw units) -> ``[B, T, d]``."""
+        return self.embed.tag(self.embed.rewards(rtg / self.cfg.return_scale), Token.RETURN_TO_GO)
 
     def state_tokens(self, obs: Tensor) -> Tensor:
-        """``[B, T, ...]`` states -> ``[B, T, d]`` (type 1)."""
-        return self.embed.obs(obs) + self.embed.kind.weight[1]
+        """``[B, T, ...]`` states -> ``[B, T, d]``."""
+        return self.embed.tag(self.embed.obs(obs), Token.STATE)
 
     def action_tokens(self, actions: Tensor) -> Tensor:
-        """``[B, T, ...]`` actions -> ``[B, T, d]`` (type 2)."""
-        return self.embed.action(actions) + self.embed.kind.weight[2]
+        """``[B, T, ...]`` actions -> ``[B, T, d]``."""
+        return self.embed.tag(self.embed.action(actions), Token.ACTION)
 
     def forward(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """Training forward over windows: ``(head output [B, T, out], target actions)``."""
         r, s, a = batch["returns_to_go"], batch["observations"], batch["actions"]
         e = self.embed
-        x = e.interleave(e.rewards(r / self.cfg.return_scale), e.obs(s), e.action(a))
-        segments = batch["episode_index"].long().repeat_interleave(3, dim=1)
+        rtg = e.rewards(r / self.cfg.return_scale)
+        x = e.interleave(
+            {Token.RETURN_TO_GO: rtg, Token.STATE: e.obs(s), Token.ACTION: e.action(a)}
+        )
+        segments = batch["episode_index"].long().repeat_interleave(len(Token), dim=1)
         h = self.core(x, segments=segments)  # [B, 3T, d]
-        return self.head(h[:, 1::3]), a
+        return self.head(h[:, Token.STATE :: len(Token)]), a
 
 
 def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, Mapping[str, float]]:
@@ -155,29 +137,10 @@ def set_target(model: nn.Module, ds: Dataset) -> dict[str, Any]:
     return {"best_episode_return": best, "target_return": float(target)}
 
 
-def _sampler(cfg: Config, ds: Any, batch_size: int, device: torch.device) -> Any:
+def make_sampler(cfg: Config, ds: Any, batch_size: int, device: torch.device) -> Any:
+    """Batches of windows of ``context`` steps with their returns-to-go."""
     windows = WindowSampler(ds, cfg.context, device, returns_to_go=True)
-    return lambda rng: windows(batch_size, rng)
-
-
-def train(
-    env_id: str, dataset_id: str, raw: dict[str, Any], out_dir: str | Path, progress: bool = True
-) -> Path:
-    """Train DT on a dataset of trajectories; returns the checkpoint directory."""
-    return fit(
-        METHOD,
-        VERSION,
-        Config,
-        env_id,
-        dataset_id,
-        raw,
-        out_dir,
-        make_model=lambda cfg, o, a: DTModel(cfg, o, a),
-        make_sampler=_sampler,
-        loss_fn=loss_fn,
-        progress=progress,
-        prepare=set_target,
-    )
+    return functools.partial(windows, batch_size)
 
 
 class DTAgent(TransformerAgent):
@@ -214,30 +177,19 @@ class DTAgent(TransformerAgent):
         h = m.core(x, cache=self.cache, segments=self.segment[:, None].expand(-1, 2))
         return m.head(h[:, -1])
 
-    @torch.no_grad()
-    def observe(
-        self,
-        obs: np.ndarray,
-        action: np.ndarray,
-        reward: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-    ) -> None:
+    def remember(self, step: Step) -> None:
         """Append ``a_t``, subtract the reward from the return-to-go, restart finished
         episodes from the target."""
         m = self.model
         m.core(
-            m.action_tokens(self._actions(action)[:, None]),
+            m.action_tokens(self._actions(step.action)[:, None]),
             cache=self.cache,
             segments=self.segment[:, None],
         )
-        self.rtg = self.rtg - self._t(reward, torch.float32)
-        done = self._t(np.asarray(terminated) | np.asarray(truncated), torch.bool)
+        self.rtg = self.rtg - self._reward(step)
+        done = self._t(step.done, torch.bool)
         self.rtg = torch.where(done, m.target.to(self.rtg.dtype), self.rtg)
         self.segment = self.segment + done.long()
 
 
-def load_agent_from(ckpt_dir: Path, meta: dict[str, Any]) -> DTAgent:
-    """Rebuild the agent of a checkpoint directory."""
-    return rebuild_agent(ckpt_dir, meta, Config, DTModel, DTAgent)
+RECIPE = Recipe(VERSION, Config, DTModel, make_sampler, loss_fn, DTAgent, prepare=set_target)

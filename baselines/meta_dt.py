@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from enum import IntEnum
 from typing import Any
 
 import numpy as np
@@ -54,14 +54,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from baselines.common.agent import TransformerAgent, rebuild_agent, stack_prompts
+from baselines.common.agent import Step, TransformerAgent, stack_prompts
+from baselines.common.config import ReturnModelConfig
 from baselines.common.data import WindowSampler
 from baselines.common.embed import SpaceEmbedding, TransitionEmbedder
-from baselines.common.heads import ActionHead, check_action_settings
-from baselines.common.pipeline import fit
+from baselines.common.heads import ActionHead
+from baselines.common.pipeline import Recipe
 from baselines.common.trainer import Batch
 from baselines.common.transformer import SHARED, CausalTransformer, KVCache
-from baselines.dt import TARGETS, set_target
+from baselines.dt import set_target
 
 METHOD = "meta-dt"
 VERSION = "1"
@@ -71,66 +72,52 @@ PAD = -2
 PART = 16
 
 
+class Token(IntEnum):
+    """Meta-DT's token types (rows of ``embed.kind``): a window step's four, then the prompt's
+    own three."""
+
+    Z = 0
+    RETURN_TO_GO = 1
+    STATE = 2
+    ACTION = 3
+    PROMPT_RETURN_TO_GO = 4
+    PROMPT_STATE = 5
+    PROMPT_ACTION = 6
+
+
+#: the tokens of a window step and of a prompt step, in sequence order
+WINDOW = (Token.Z, Token.RETURN_TO_GO, Token.STATE, Token.ACTION)
+PROMPT = (Token.PROMPT_RETURN_TO_GO, Token.PROMPT_STATE, Token.PROMPT_ACTION)
+
+
 @dataclass
-class Config:
-    """Meta-DT hyperparameters (training settings are in ``TrainConfig``).
+class Config(ReturnModelConfig):
+    """Meta-DT hyperparameters: the shared fields (:class:`~baselines.common.config.ModelConfig`,
+    :class:`~baselines.common.config.ReturnModelConfig`), whose defaults are Meta-DT's (K=20,
+    d_model 128, 3 blocks, 1 head, dropout 0.1; ``target="data-max"``, where Meta-DT uses each
+    task's best return), and Meta-DT's own. Training settings are in ``TrainConfig``.
 
     Attributes:
-        context: steps in the DT window, K (Meta-DT: 20).
-        d_model: token width (Meta-DT: 128).
-        n_layers: transformer blocks (Meta-DT: 3).
-        n_heads: attention heads (Meta-DT: 1).
-        dropout: dropout (Meta-DT: 0.1).
-        return_scale: returns-to-go are divided by this (Meta-DT: 10 on PointRobot, 500 on
-            HalfCheetahVel).
-        target: ``"data-max"`` (the best episode return in the training data; Meta-DT uses
-            each task's best) or ``"fixed"`` (``target_return``).
-        target_return: the target return when ``target`` is ``"fixed"``.
         history: transitions the world model's encoder reads, h (Meta-DT: 4).
         latent: width of the task representation z (Meta-DT: 16).
         wm_hidden: GRU and decoder width (Meta-DT: 128).
         wm_weight: weight of the world-model loss.
         prompt_length: steps in the prompt, k (Meta-DT: 5).
-        prompt_dropout: fraction of training windows without a prompt (Meta-DT instead trains
-            its first 20k steps without one).
         few_shot: under ``online-v1``, prompt each episode after the first from the agent's
             own history (``false``: zero-shot throughout).
-        action_head: ``"auto"`` (categorical, or ``"mse"`` for continuous actions as in
-            Meta-DT), ``"mse"`` or ``"gaussian"``.
-        action_selection: ``"argmax"`` (the mode) or ``"sample"``.
-        device: ``"auto"`` (CUDA, MPS, CPU) or a device name.
+        prompt_dropout: fraction of training windows without a prompt (Meta-DT instead trains
+            its first 20k steps without one).
     """
 
-    context: int = 20
-    d_model: int = 128
-    n_layers: int = 3
-    n_heads: int = 1
-    dropout: float = 0.1
-    return_scale: float = 1.0
-    target: str = "data-max"
-    target_return: float = 0.0
+    # the world model
     history: int = 4
     latent: int = 16
     wm_hidden: int = 128
     wm_weight: float = 1.0
+    # the prompt
     prompt_length: int = 5
-    prompt_dropout: float = 0.25
     few_shot: bool = True
-    action_head: str = "auto"
-    action_selection: str = "argmax"
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        for name in ("context", "history", "latent", "wm_hidden", "prompt_length"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.return_scale <= 0:
-            raise ValueError("return_scale must be positive")
-        if not 0.0 <= self.prompt_dropout <= 1.0:
-            raise ValueError("prompt_dropout must be in [0, 1]")
-        if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
-        check_action_settings(self.action_head, self.action_selection)
+    prompt_dropout: float = 0.25
 
 
 def _mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
@@ -232,8 +219,7 @@ class MetaDTModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.world = WorldModel(cfg, obs_info, act_info)
-        # types: 0 z, 1 R, 2 s, 3 a (window); 4 R, 5 s, 6 a (prompt)
-        self.embed = TransitionEmbedder(obs_info, act_info, cfg.d_model, parts=7)
+        self.embed = TransitionEmbedder(obs_info, act_info, cfg.d_model, kinds=len(Token))
         self.z_proj = nn.Linear(cfg.latent, cfg.d_model)
         self.core = CausalTransformer(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout)
         self.head = ActionHead(act_info, cfg.d_model, cfg.action_head)
@@ -242,20 +228,14 @@ class MetaDTModel(nn.Module):
     def window_tokens(self, z: Tensor, rtg: Tensor, obs: Tensor, actions: Tensor) -> Tensor:
         """``[B, 4T, d]``: ``z_t, R_t, s_t, a_t`` per step (``rtg`` in raw units)."""
         e = self.embed
-        return e.interleave(
-            self.z_proj(z.detach()),
-            e.rewards(rtg / self.cfg.return_scale),
-            e.obs(obs),
-            e.action(actions),
-        )
+        parts = (self.z_proj(z.detach()), e.rewards(rtg / self.cfg.return_scale))
+        return e.interleave(dict(zip(WINDOW, (*parts, e.obs(obs), e.action(actions)), strict=True)))
 
     def prompt_tokens(self, rtg: Tensor, obs: Tensor, actions: Tensor) -> Tensor:
         """``[B, 3k, d]``: ``R, s, a`` per prompt step, with the prompt's own type embeddings."""
         e = self.embed
         parts = (e.rewards(rtg / self.cfg.return_scale), e.obs(obs), e.action(actions))
-        tagged = [p + e.kind.weight[4 + i] for i, p in enumerate(parts)]
-        b, k, d = tagged[0].shape
-        return torch.stack(tagged, dim=2).reshape(b, 3 * k, d)
+        return e.interleave(dict(zip(PROMPT, parts, strict=True)))
 
     def latents(self, obs: Tensor, actions: Tensor, rewards: Tensor, valid: Tensor) -> Tensor:
         """``z`` ``[B, T]`` for steps ``h .. h + T - 1`` of sequences of ``h + T`` steps, each
@@ -278,8 +258,11 @@ class MetaDTModel(nn.Module):
         """World-model error ``[N, T]`` of every step of left-aligned episodes ``[N, T]``,
         each step's ``z`` from the ``h`` steps before it in the episode."""
         h = self.cfg.history
-        pad = lambda x: torch.cat([torch.zeros_like(x[:, :h]), x], dim=1)  # noqa: E731
-        pv = torch.cat([torch.zeros_like(valid[:, :h]), valid], dim=1)
+
+        def pad(x: Tensor) -> Tensor:  # h steps in front, even of an episode shorter than h
+            return torch.cat([x.new_zeros((x.shape[0], h, *x.shape[2:])), x], dim=1)
+
+        pv = pad(valid)
         idx = history_windows(obs.shape[1], h, obs.device)
         z = self.latents(pad(obs), pad(actions), pad(rewards), pv[:, idx])
         return self.world.errors(z, obs, actions, rewards, next_obs)
@@ -298,7 +281,7 @@ class MetaDTModel(nn.Module):
             z, obs[:, cur], act[:, cur], rew[:, cur], batch["next_observations"][:, cur]
         )
         x = self.window_tokens(z, batch["returns_to_go"][:, cur], obs[:, cur], act[:, cur])
-        segments = ep[:, cur].repeat_interleave(4, dim=1)
+        segments = ep[:, cur].repeat_interleave(len(WINDOW), dim=1)
         prompt = batch.get("prompt_observations")
         if prompt is not None:
             p = self.prompt_tokens(batch["prompt_returns_to_go"], prompt, batch["prompt_actions"])
@@ -306,8 +289,8 @@ class MetaDTModel(nn.Module):
             p_seg = torch.where(keep, SHARED, PAD).long()
             x, segments = torch.cat([p, x], dim=1), torch.cat([p_seg, segments], dim=1)
         out = self.core(x, segments=segments)
-        n_prompt = 0 if prompt is None else 3 * prompt.shape[1]
-        states = out[:, n_prompt + 2 :: 4]
+        n_prompt = 0 if prompt is None else len(PROMPT) * prompt.shape[1]
+        states = out[:, n_prompt + WINDOW.index(Token.STATE) :: len(WINDOW)]
         return self.head(states), act[:, cur], wm.mean()
 
 
@@ -319,7 +302,10 @@ def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, Mapping[str, float]
     return loss + model.cfg.wm_weight * wm, {**scalars, "world_model": float(wm.detach())}
 
 
-def _sampler(cfg: Config, ds: Any, batch_size: int, device: torch.device) -> Any:
+def make_sampler(cfg: Config, ds: Any, batch_size: int, device: torch.device) -> Any:
+    """Batches of windows of ``history + context`` steps with their returns-to-go, and a
+    ``prompt_length``-step prompt from the same learning history (dropped for a fraction
+    ``prompt_dropout`` of them, per ``prompt_keep``)."""
     windows = WindowSampler(ds, cfg.history + cfg.context, device, returns_to_go=True)
 
     def sample(rng: np.random.Generator) -> Batch:
@@ -336,26 +322,6 @@ def _sampler(cfg: Config, ds: Any, batch_size: int, device: torch.device) -> Any
         return batch
 
     return sample
-
-
-def train(
-    env_id: str, dataset_id: str, raw: dict[str, Any], out_dir: str | Path, progress: bool = True
-) -> Path:
-    """Train Meta-DT on a dataset of trajectories; returns the checkpoint directory."""
-    return fit(
-        METHOD,
-        VERSION,
-        Config,
-        env_id,
-        dataset_id,
-        raw,
-        out_dir,
-        make_model=lambda cfg, o, a: MetaDTModel(cfg, o, a),
-        make_sampler=_sampler,
-        loss_fn=loss_fn,
-        progress=progress,
-        prepare=set_target,
-    )
 
 
 class MetaDTAgent(TransformerAgent):
@@ -417,7 +383,7 @@ class MetaDTAgent(TransformerAgent):
         if p is None or not bool(p["present"].any()):
             return
         x = self.model.prompt_tokens(p["returns_to_go"], p["observations"], p["actions"])
-        ok = (p["valid"] & p["present"][:, None]).repeat_interleave(3, dim=1)
+        ok = (p["valid"] & p["present"][:, None]).repeat_interleave(len(PROMPT), dim=1)
         seg = torch.where(ok, SHARED, PAD).long()
         self.model.core(x, cache=self.cache, segments=seg)
 
@@ -499,26 +465,18 @@ class MetaDTAgent(TransformerAgent):
             self._window("observations", o)[:, win],
             self._window("actions", zero_act)[:, win],
         )[:, :-1]  # the current action is what is predicted
-        seg = torch.where(valid[:, win], 0, PAD).long().repeat_interleave(4, dim=1)[:, :-1]
+        seg = torch.where(valid[:, win], 0, PAD).long().repeat_interleave(len(WINDOW), dim=1)
+        seg = seg[:, :-1]
         out = m.core(x, cache=self.cache, store=False, segments=seg)
         self.current = {"observations": o, "z": z, "returns_to_go": self.rtg}
         return m.head(out[:, -1])
 
-    @torch.no_grad()
-    def observe(
-        self,
-        obs: np.ndarray,
-        action: np.ndarray,
-        reward: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-    ) -> None:
+    def remember(self, step: Step) -> None:
         """Buffer the step, update the return-to-go, and at an episode's end restart from the
         target (and, few-shot, re-prompt from the agent's best episode)."""
-        a, r = self._actions(action), self._t(reward, torch.float32)
-        step = {**self.current, "actions": a, "rewards": r}
-        for k, v in step.items():
+        a, r = self._actions(step.action), self._reward(step)
+        current = {**self.current, "actions": a, "rewards": r}
+        for k, v in current.items():
             self.buf[k] = torch.cat([self.buf[k][:, 1:], v[:, None].to(self.buf[k].dtype)], 1)
         self.count += 1
         self.rtg = self.rtg - r
@@ -527,13 +485,13 @@ class MetaDTAgent(TransformerAgent):
         if few_shot:
             self.trace.append(
                 {
-                    "observations": step["observations"],
+                    "observations": current["observations"],
                     "actions": a,
                     "rewards": r,
-                    "next_observations": self._t(next_obs),
+                    "next_observations": self._t(step.next_obs),
                 }
             )
-        done = self._t(np.asarray(terminated) | np.asarray(truncated), torch.bool)
+        done = self._t(step.done, torch.bool)
         if not bool(done.any()):
             return
         if few_shot:
@@ -570,6 +528,6 @@ class MetaDTAgent(TransformerAgent):
             self.ep_start = self.ep_start - first
 
 
-def load_agent_from(ckpt_dir: Path, meta: dict[str, Any]) -> MetaDTAgent:
-    """Rebuild the agent of a checkpoint directory."""
-    return rebuild_agent(ckpt_dir, meta, Config, MetaDTModel, MetaDTAgent)
+RECIPE = Recipe(
+    VERSION, Config, MetaDTModel, make_sampler, loss_fn, MetaDTAgent, prepare=set_target
+)

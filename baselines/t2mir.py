@@ -29,9 +29,9 @@ token on every family, as in its Dark Room and HalfCheetah configs.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,8 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from baselines import ad, dpt
-from baselines.common.agent import rebuild_agent
-from baselines.common.pipeline import fit
+from baselines.common.config import HistoryModelConfig, Validated
+from baselines.common.pipeline import Recipe
 from baselines.common.trainer import Batch
 from baselines.common.transformer import CausalTransformer, FfnFactory
 
@@ -48,12 +48,11 @@ from baselines.common.transformer import CausalTransformer, FfnFactory
 #: keeps DPT version 1's behaviour when loaded); 3: T2MIR-DPT's grid configs ride on DPT
 #: version 3 (reward-gated context embedding)
 VERSION = "3"
-METHODS = ("t2mir-ad", "t2mir-dpt")
 
 
 @dataclass
-class MoESettings:
-    """The T2MIR fields added to the base method's config.
+class MoESettings(Validated):
+    """The T2MIR fields added to the base method's fields.
 
     Attributes:
         moe_layers: the last this many blocks get the MoE feed-forward (T2MIR: the last one).
@@ -78,35 +77,28 @@ class MoESettings:
     ema_tau: float = 0.005
 
     def check(self) -> None:
-        """Validate the MoE fields (a one-line ``ValueError``)."""
+        """Validate the MoE fields together (a one-line ``ValueError``)."""
+        super().check()
         if self.moe_layers < 1:
             raise ValueError("moe_layers must be at least 1")
         for n, k in (("token", self.token_top_k), ("task", self.task_top_k)):
             experts = getattr(self, f"{n}_experts")
             if not 1 <= k <= experts:
                 raise ValueError(f"{n}_top_k must be between 1 and {n}_experts ({experts})")
-        if not 0.0 < self.ema_tau <= 1.0:
-            raise ValueError("ema_tau must be in (0, 1]")
 
 
 @dataclass
-class ADConfig(MoESettings, ad.Config):
-    """T2MIR-AD: AD's fields (:class:`baselines.ad.Config`) plus :class:`MoESettings`."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.check()
+class ADConfig(MoESettings, ad.ADFields, HistoryModelConfig):
+    """T2MIR-AD: the shared fields, AD's (:class:`baselines.ad.ADFields`) and
+    :class:`MoESettings`."""
 
 
 @dataclass
-class DPTConfig(MoESettings, dpt.Config):
-    """T2MIR-DPT: DPT's fields (:class:`baselines.dpt.Config`) plus :class:`MoESettings`."""
+class DPTConfig(MoESettings, dpt.DPTFields, HistoryModelConfig):
+    """T2MIR-DPT: the shared fields, DPT's (:class:`baselines.dpt.DPTFields`) and
+    :class:`MoESettings` (with T2MIR's balance weight for DPT)."""
 
     balance_weight: float = 0.01
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.check()
 
 
 def route(logits: Tensor, k: int) -> tuple[Tensor, Tensor]:
@@ -352,7 +344,7 @@ def dpt_loss(model: nn.Module, batch: Batch) -> tuple[Tensor, Mapping[str, float
     n = batch["observations"].shape[1]
     device = batch["observations"].device
     cfg = model.cfg
-    assert isinstance(cfg, dpt.Config)
+    assert isinstance(cfg, dpt.DPTFields)
     tokens = n + len(dpt.prefix_sizes(n, cfg.query_every))  # context, then the queries
     pool = torch.zeros(batch["observations"].shape[0], tokens, dtype=torch.bool, device=device)
     pool[:, :n] = True
@@ -369,61 +361,22 @@ def make_dpt(cfg: DPTConfig, obs_info: dict[str, Any], act_info: dict[str, Any])
     return dpt.DPTModel(cfg, obs_info, act_info, moe_factory(cfg.n_layers, cfg, cfg.dropout))
 
 
-def _ad_sampler(cfg: ADConfig, ds: Any, batch_size: int, device: torch.device) -> Any:
-    return ad.make_sampler(cfg, ds, batch_size, device, paired=True)
-
-
-def _dpt_sampler(cfg: DPTConfig, ds: Any, batch_size: int, device: torch.device) -> Any:
-    return dpt.make_sampler(cfg, ds, batch_size, device, paired=True)
-
-
-def train_ad(
-    env_id: str, dataset_id: str, raw: dict[str, Any], out_dir: str | Path, progress: bool = True
-) -> Path:
-    """Train T2MIR-AD on learning histories; returns the checkpoint directory."""
-    return fit(
-        "t2mir-ad",
-        VERSION,
-        ADConfig,
-        env_id,
-        dataset_id,
-        raw,
-        out_dir,
-        make_model=make_ad,
-        make_sampler=_ad_sampler,
-        loss_fn=ad_loss,
-        progress=progress,
-    )
-
-
-def train_dpt(
-    env_id: str, dataset_id: str, raw: dict[str, Any], out_dir: str | Path, progress: bool = True
-) -> Path:
-    """Train T2MIR-DPT on a dataset with optimal-action labels; returns the checkpoint
-    directory."""
-    return fit(
-        "t2mir-dpt",
-        VERSION,
-        DPTConfig,
-        env_id,
-        dataset_id,
-        raw,
-        out_dir,
-        make_model=make_dpt,
-        make_sampler=_dpt_sampler,
-        loss_fn=dpt_loss,
-        progress=progress,
-    )
-
-
-def load_agent_from(ckpt_dir: Path, meta: dict[str, Any]) -> ad.ADAgent | dpt.DPTAgent:
-    """Rebuild the agent of a T2MIR-AD or T2MIR-DPT checkpoint directory."""
-    if meta["method"] == "t2mir-ad":
-        return rebuild_agent(ckpt_dir, meta, ADConfig, make_ad, ad.ADAgent)
-    return rebuild_agent(ckpt_dir, dpt.legacy_meta(meta), DPTConfig, make_dpt, dpt.DPTAgent)
-
+AD_RECIPE = Recipe(
+    VERSION, ADConfig, make_ad, functools.partial(ad.make_sampler, paired=True), ad_loss, ad.ADAgent
+)
+DPT_RECIPE = Recipe(
+    VERSION,
+    DPTConfig,
+    make_dpt,
+    functools.partial(dpt.make_sampler, paired=True),
+    dpt_loss,
+    dpt.DPTAgent,
+    upgrade=dpt.legacy_meta,
+)
 
 __all__ = [
+    "AD_RECIPE",
+    "DPT_RECIPE",
     "ADConfig",
     "DPTConfig",
     "MoE",
@@ -433,6 +386,4 @@ __all__ = [
     "info_nce",
     "route",
     "smooth_load",
-    "train_ad",
-    "train_dpt",
 ]

@@ -30,17 +30,17 @@ from pathlib import Path
 
 import torch
 
-from baselines.common.checkpoint import METHODS, TRAIN_FUNCTIONS
 from baselines.common.config import read_config
-from baselines.suite import read_suite
+from baselines.methods import method as baseline
 from icrl_bench import data
 from icrl_bench.registry import family
+from icrl_bench.suite import read_suite
 
 
 def timing_dataset(fam: str, method: str, window: int) -> str:
     """A small dataset of ``fam`` whose histories hold a ``window``-step window."""
     spec = family(fam)
-    needs_labels = method in ("dpt", "t2mir-dpt")
+    needs_labels = baseline(method).needs_labels
     variant = "ad-eps" if needs_labels and spec.kind != "bandit" else "random"
     episodes = max(4, -(-window // spec.horizon) + 2)
     overrides = {"episodes": episodes, "tasks": 4, "histories": 2}
@@ -53,10 +53,7 @@ def timing_dataset(fam: str, method: str, window: int) -> str:
 def trainer(method: str, fam: str, sets: list[str], smoke: bool) -> tuple[Callable[..., None], int]:
     """A function training the config for ``steps`` updates (extra ``--set`` values allowed) in
     a throwaway directory, and the config's batch size."""
-    import importlib
-
-    module = importlib.import_module(METHODS[method])
-    train = getattr(module, TRAIN_FUNCTIONS.get(method, "train"))
+    train = baseline(method).train
     raw = read_config(method, fam, None, sets, smoke)
     model = raw["model"]
     window = int(model.get("context", 20)) + int(model.get("history", 0)) + 1

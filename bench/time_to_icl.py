@@ -29,7 +29,6 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,14 +83,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
 
-    import importlib
-
-    from baselines.common.checkpoint import METHODS
     from baselines.common.config import read_config
     from baselines.common.pipeline import fit
+    from baselines.methods import method
     from icrl_bench import data
 
-    module = importlib.import_module(METHODS[args.method])
+    spec = method(args.method)
+    recipe = spec.load_recipe()
     every = f"train.checkpoint_every={args.eval_every}"
     fam = args.family
     if fam != FAMILY and args.dataset is None:
@@ -110,11 +108,11 @@ def main() -> None:
     )
     print(f"config: {json.dumps({k: raw[k] for k in ('model', 'train')})}")
     records: list[dict[str, Any]] = []
-    clock = {"train": 0.0, "since": time.perf_counter(), "reached": None}
+    clock: dict[str, Any] = {"train": 0.0, "since": time.perf_counter(), "reached": None}
 
     def on_save(step: int, model: nn.Module) -> None:
         clock["train"] += time.perf_counter() - clock["since"]
-        agent = getattr(module, agent_class(args.method))(model)
+        agent = recipe.agent(model)
         record: dict[str, Any] = {"step": step, "train_seconds": round(clock["train"], 1)}
         nf, nauc, per_goal, regret = scores(agent, fam, args.protocol, args.seeds, "test")
         record.update(normalized_final=nf, nauc=nauc, per_goal=per_goal.round(2).tolist())
@@ -141,20 +139,7 @@ def main() -> None:
 
     out = Path(args.out or tempfile.mkdtemp())
     with contextlib.suppress(Reached):
-        fit(
-            module.METHOD,
-            module.VERSION,
-            module.Config,
-            fam,
-            dataset,
-            raw,
-            out,
-            make_model=make_model(module, args.method),
-            make_sampler=module.make_sampler,
-            loss_fn=module.loss_fn,
-            progress=False,
-            on_save=on_save,
-        )
+        fit(spec.name, recipe, fam, dataset, raw, out, progress=False, on_save=on_save)
     if args.json:
         Path(args.json).write_text(json.dumps(records, indent=1))
     reached = clock["reached"]
@@ -170,17 +155,6 @@ def main() -> None:
             f"time to normalized final >= {args.threshold}: {minutes:.1f} min of training "
             f"(target {TARGET_MINUTES:.0f} min): ratio {minutes / TARGET_MINUTES:.2f}"
         )
-
-
-def agent_class(method: str) -> str:
-    """The agent class name of a method's module."""
-    return {"ad": "ADAgent", "dpt": "DPTAgent"}[method]
-
-
-def make_model(module: Any, method: str) -> Callable[..., nn.Module]:
-    """The model constructor of a method's module."""
-    cls = getattr(module, {"ad": "ADModel", "dpt": "DPTModel"}[method])
-    return lambda cfg, o, a: cls(cfg, o, a)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """What every transformer agent shares at evaluation: the batch of trials, a KV cache, prompts,
-action selection."""
+action selection, and the agent protocol's ``act`` and ``observe``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,12 +30,37 @@ def stack_prompts(
     return {k: np.stack([np.asarray(p[k])[len(p[k]) - n :] for p in prompts]) for k in names}
 
 
+#: the runner's per-step arrays (``[num_envs, ...]``)
+Arr = np.ndarray
+
+
+@dataclass(frozen=True)
+class Step:
+    """One transition of every trial, as the runner hands it to ``observe``.
+
+    Attributes:
+        obs: the observations the actions were taken at.
+        action: the actions taken.
+        reward: the rewards received.
+        next_obs: the observations after the step (the true last one where an episode ended).
+        done: whether each trial's episode ended (terminated or truncated).
+    """
+
+    obs: Arr
+    action: Arr
+    reward: Arr
+    next_obs: Arr
+    done: Arr
+
+
 class TransformerAgent:
     """Base of the transformer agents: the frozen model, its KV cache, the sampling stream.
 
-    Subclasses define ``reset``, ``logits(obs)`` (the action head's output) and ``observe``;
-    ``act`` turns the head's output into actions per ``cfg.action_selection``. The model has an
-    :class:`~baselines.common.heads.ActionHead` as ``model.head``.
+    Subclasses define ``reset``, ``logits(obs)`` (the action head's output) and
+    ``remember(step)`` (what a transition adds to the context); ``act`` turns the head's output
+    into actions per ``cfg.action_selection``, and ``observe`` hands each transition to
+    ``remember``. The model has an :class:`~baselines.common.heads.ActionHead` as
+    ``model.head``.
     """
 
     name = "transformer"
@@ -74,24 +99,20 @@ class TransformerAgent:
             out = out / temperature
         return self.head.act(out, self.cfg.action_selection, self.generator)
 
+    @torch.no_grad()
+    def observe(
+        self, obs: Arr, action: Arr, reward: Arr, next_obs: Arr, terminated: Arr, truncated: Arr
+    ) -> None:
+        """Append one transition of every trial to the context (the agent protocol's
+        ``observe``; see :meth:`remember`)."""
+        done = np.asarray(terminated) | np.asarray(truncated)
+        o, a, r, n = (np.asarray(x) for x in (obs, action, reward, next_obs))
+        self.remember(Step(o, a, r, n, done))
 
-A = TypeVar("A")
+    def remember(self, step: Step) -> None:
+        """Add a transition of every trial to the context."""
+        raise NotImplementedError
 
-
-def rebuild_agent(
-    ckpt_dir: Path,
-    meta: dict[str, Any],
-    config_cls: type,
-    make_model: Callable[[Any, dict[str, Any], dict[str, Any]], nn.Module],
-    agent_cls: Callable[[Any], A],
-) -> A:
-    """The agent of a checkpoint directory: its resolved config, the model with its weights on
-    the config's device, wrapped in ``agent_cls``."""
-    from baselines.common.checkpoint import load_weights
-    from baselines.common.config import build
-    from baselines.common.device import pick_device
-
-    cfg: Any = build(config_cls, dict(meta["config"]["model"]), "model")
-    model = make_model(cfg, meta["observation_space"], meta["action_space"])
-    load_weights(model, ckpt_dir)
-    return agent_cls(model.to(pick_device(cfg.device)))
+    def _reward(self, step: Step) -> Tensor:
+        """The step's rewards as a float tensor on the model's device."""
+        return self._t(step.reward, torch.float32)

@@ -15,7 +15,6 @@ A checkpoint directory holds:
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import os
@@ -26,21 +25,11 @@ from typing import Any
 
 import torch
 
+from baselines.methods import METHODS, method
 from icrl_bench.errors import IcrlBenchError
 
 #: the checkpoint format this code writes and reads
 FORMAT = "icrl-bench-checkpoint-1"
-#: method name -> module defining ``load_agent_from(ckpt_dir, meta)`` and the training function
-METHODS = {
-    "ad": "baselines.ad",
-    "dpt": "baselines.dpt",
-    "dt": "baselines.dt",
-    "meta-dt": "baselines.meta_dt",
-    "t2mir-ad": "baselines.t2mir",
-    "t2mir-dpt": "baselines.t2mir",
-}
-#: the training function of a method, where it is not the module's ``train``
-TRAIN_FUNCTIONS = {"t2mir-ad": "train_ad", "t2mir-dpt": "train_dpt"}
 
 
 class CheckpointError(IcrlBenchError):
@@ -209,8 +198,7 @@ def load_agent(
         raise CheckpointError(
             f"{ckpt_dir}: trained on {meta['env_id']}, cannot evaluate on {family(env_id).env_id}"
         )
-    module = importlib.import_module(METHODS[meta["method"]])
-    agent = module.load_agent_from(Path(ckpt_dir), meta)
+    agent = method(meta["method"]).load_agent(Path(ckpt_dir), meta)
     seed = (meta["config"].get("train") or {}).get("seed", 0)
     return LoadedAgent(
         agent=agent,

@@ -1,10 +1,19 @@
-"""Configs: per-family YAML files, ``smoke`` overrides and ``--set key=value`` on top.
+"""Configs: the shared config classes, per-family YAML files, ``smoke`` overrides and
+``--set key=value`` on top.
+
+Every baseline's ``Config`` subclasses :class:`ModelConfig` (the fields all of them have) and
+adds only its own fields; :class:`TrainConfig` holds the optimisation settings all share. A
+config class validates itself when built: numeric fields against :data:`RANGES` (by name), string
+fields against the choices its classes declare in ``CHOICES``, then its own cross-field
+``check``.
 
 A config file ``baselines/configs/<method>/<Family>.yaml`` has the sections ``model`` (fields of
-the baseline's ``Config``), ``train`` (fields of :class:`~baselines.common.trainer.TrainConfig`),
-``smoke`` (overrides of both, for tests and the quickstart) and ``source`` (where the numbers
-come from). Keys are checked against the dataclasses: an unknown key or a value of the wrong type
-is a one-line :class:`ConfigError`.
+the baseline's ``Config``), ``train`` (fields of :class:`TrainConfig`), ``smoke`` (overrides of
+both, for tests and the quickstart) and ``source`` (where the numbers come from). Keys are
+checked against the dataclasses: an unknown key or a value of the wrong type is a one-line
+:class:`ConfigError`.
+
+This module does not import torch: the CLI reads configs before any model exists.
 """
 
 from __future__ import annotations
@@ -12,8 +21,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 
@@ -196,3 +207,164 @@ def as_dict(obj: Any) -> dict[str, Any]:
     """A dataclass as plain JSON-able data (tuples become lists)."""
     out = dataclasses.asdict(obj)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+#: the action heads (:mod:`baselines.common.heads`)
+ACTION_HEADS = ("auto", "categorical", "mse", "gaussian")
+#: how an agent turns the head's output into an action: its mode, or a sample
+ACTION_SELECTIONS = ("argmax", "sample")
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    """Raise a one-line ``ValueError`` unless ``value`` is one of ``choices``."""
+    if value in choices:
+        return
+    if len(choices) == 2:
+        allowed = " or ".join(repr(c) for c in choices)
+    else:
+        allowed = f"one of {', '.join(choices)}"
+    raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def check_range(name: str, value: Any) -> None:
+    """Raise a one-line ``ValueError`` unless a numeric field's value is inside its declared
+    :data:`RANGES` entry (each entry of a tuple; fields without one, booleans and strings
+    pass)."""
+    rng = RANGES.get(name)
+    if rng is None or isinstance(value, bool | str):
+        return
+    for v in value if isinstance(value, tuple) else (value,):
+        rng.check(name, v)
+
+
+class Validated:
+    """Validation shared by every config dataclass, run when one is built.
+
+    Numeric fields are checked against :data:`RANGES`, string fields against the ``CHOICES``
+    that the class and its bases declare (each class declares only its own), then ``check``
+    runs the cross-field rules (subclasses extend it, calling ``super().check()``). A bad value
+    is a one-line ``ValueError``; :func:`build` turns it into a :class:`ConfigError`.
+    """
+
+    #: allowed values of string fields, by field name
+    CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+
+    def __post_init__(self) -> None:
+        choices: dict[str, tuple[str, ...]] = {}
+        for cls in reversed(type(self).__mro__):
+            choices.update(vars(cls).get("CHOICES", {}))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            check_range(f.name, value)
+            if f.name in choices:
+                check_choice(f.name, value, choices[f.name])
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field rules (none here)."""
+
+
+@dataclass
+class ModelConfig(Validated):
+    """The model fields every baseline has; each baseline's ``Config`` subclasses it, adds its
+    own fields and restates the defaults it takes from its paper.
+
+    Attributes:
+        context: the model's window, in transitions (steps for the Decision Transformers).
+        d_model: token width.
+        n_layers: transformer blocks.
+        n_heads: attention heads.
+        dropout: dropout in attention, residual branches and the feed-forward block.
+        action_head: ``"auto"`` (categorical, or ``"mse"`` for continuous actions),
+            ``"mse"`` or ``"gaussian"`` (see :mod:`baselines.common.heads`).
+        action_selection: ``"argmax"`` (the head's mode) or ``"sample"``.
+        device: ``"auto"`` (CUDA, MPS, CPU) or a device name.
+    """
+
+    CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "action_head": ACTION_HEADS,
+        "action_selection": ACTION_SELECTIONS,
+    }
+
+    context: int = 20
+    d_model: int = 128
+    n_layers: int = 3
+    n_heads: int = 1
+    dropout: float = 0.1
+    action_head: str = "auto"
+    action_selection: str = "argmax"
+    device: str = "auto"
+
+
+@dataclass
+class HistoryModelConfig(ModelConfig):
+    """The fields of the models that act from a context of past transitions (AD, DPT and their
+    T2MIR variants).
+
+    Attributes:
+        temperature: softmax temperature of ``action_selection="sample"``.
+        obs_coords: embed a grid cell's ``(x, y)`` (see :mod:`baselines.common.embed`).
+        obs_table: also give every cell its own learned vector (``False`` with ``obs_coords``:
+            a goal cell never seen in training is embedded like any other cell).
+    """
+
+    n_layers: int = 4
+    temperature: float = 1.0
+    obs_coords: bool = False
+    obs_table: bool = True
+
+
+#: where a Decision Transformer's evaluation target return comes from
+TARGETS = ("data-max", "fixed")
+
+
+@dataclass
+class ReturnModelConfig(ModelConfig):
+    """The fields of the return-conditioned models (DT and Meta-DT).
+
+    Attributes:
+        return_scale: returns-to-go are divided by this (Meta-DT: 10 on PointRobot, 500 on
+            HalfCheetahVel).
+        target: ``"data-max"``, the best episode return in the training data, or ``"fixed"``,
+            ``target_return``.
+        target_return: the target return when ``target`` is ``"fixed"`` (raw units).
+    """
+
+    CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {"target": TARGETS}
+
+    return_scale: float = 1.0
+    target: str = "data-max"
+    target_return: float = 0.0
+
+
+@dataclass
+class TrainConfig(Validated):
+    """Optimisation settings shared by every baseline.
+
+    Attributes:
+        steps: gradient updates.
+        batch_size: sequences per update.
+        lr: peak learning rate.
+        weight_decay: AdamW weight decay (not applied to biases, norms and embeddings).
+        betas: AdamW betas.
+        warmup_steps: linear warmup from 0 to ``lr``; then cosine decay to ``lr * min_lr_ratio``.
+        min_lr_ratio: final learning rate as a fraction of ``lr``.
+        grad_clip: clip the global gradient norm to this (0 disables).
+        amp: bfloat16 autocast on CUDA (ignored elsewhere).
+        seed: seeds Python, NumPy, torch and the batch sampler.
+        checkpoint_every: save the run state every this many steps (and at the end).
+        log_every: record the mean loss every this many steps.
+    """
+
+    steps: int = 10_000
+    batch_size: int = 64
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    warmup_steps: int = 500
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 1.0
+    amp: bool = False
+    seed: int = 0
+    checkpoint_every: int = 1000
+    log_every: int = 50

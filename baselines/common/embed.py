@@ -5,6 +5,9 @@
 * ``"interleaved"``: one token per part, ``s_0, a_0, r_0, s_1, ...`` (AD's original layout and
   Decision Transformer's), each part tagged with a learned type embedding.
 
+Each baseline names its token types in an ``enum.IntEnum`` (``Token.OBS``, ...): a type's value
+is its row of :attr:`TransitionEmbedder.kind`, so the values are part of a checkpoint's weights.
+
 Discrete spaces use lookup tables, optionally with (or, ``table=False``, replaced by) a linear map
 of a grid cell's coordinates; continuous ones a linear map of the flattened value. A per-cell table
 learns a separate vector for every cell, so a cell that was never a goal in training keeps an
@@ -22,6 +25,7 @@ per-dimension mean and standard deviation (set once by the training pipeline wit
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -140,7 +144,7 @@ class TransitionEmbedder(nn.Module):
         obs_info: :func:`space_info` of the observation space.
         act_info: :func:`space_info` of the action space.
         d_model: token width.
-        parts: how many type tags to learn (interleaved layouts and special tokens).
+        kinds: how many token types to learn a tag for (the size of the baseline's ``Token``).
         coords: on a square grid's cell-index observations, also embed the cell's ``(x, y)``
             (DPT's Dark Room states are coordinates).
         obs_table: observations get a per-value lookup table (``False`` with ``coords``: cells
@@ -152,7 +156,7 @@ class TransitionEmbedder(nn.Module):
         obs_info: dict[str, Any],
         act_info: dict[str, Any],
         d_model: int,
-        parts: int = 4,
+        kinds: int = 4,
         coords: bool = False,
         obs_table: bool = True,
     ) -> None:
@@ -161,15 +165,19 @@ class TransitionEmbedder(nn.Module):
         self.next_obs = SpaceEmbedding(obs_info, d_model, coords=coords, table=obs_table)
         self.action = SpaceEmbedding(act_info, d_model, with_none=True, scale="box")
         self.reward = nn.Linear(1, d_model)
-        self.kind = nn.Embedding(parts, d_model)
+        self.kind = nn.Embedding(kinds, d_model)
 
     def rewards(self, r: Tensor) -> Tensor:
         """``[B, T] -> [B, T, d_model]``."""
         return self.reward(r.float().unsqueeze(-1))
 
-    def interleave(self, *tokens: Tensor) -> Tensor:
-        """``k`` tensors ``[B, T, d]`` -> ``[B, k*T, d]``, tagged with type ``0..k-1``, in the
-        order ``t0[0], t1[0], ..., t0[1], ...``."""
-        tagged = [tok + self.kind.weight[i] for i, tok in enumerate(tokens)]
+    def tag(self, tokens: Tensor, kind: int) -> Tensor:
+        """``[..., d_model]`` tokens plus the type embedding of ``kind``."""
+        return tokens + self.kind.weight[kind]
+
+    def interleave(self, parts: Mapping[int, Tensor]) -> Tensor:
+        """``k`` tensors ``[B, T, d]`` by token type -> ``[B, k*T, d]``, each tagged with its
+        type, in the mapping's order per step: ``p0[0], p1[0], ..., p0[1], ...``."""
+        tagged = [self.tag(tok, kind) for kind, tok in parts.items()]
         b, t, d = tagged[0].shape
-        return torch.stack(tagged, dim=2).reshape(b, len(tokens) * t, d)
+        return torch.stack(tagged, dim=2).reshape(b, len(tagged) * t, d)

@@ -23,25 +23,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from baselines.common.config import ACTION_HEADS, check_choice
 from baselines.common.embed import box_scale
 
-KINDS = ("auto", "categorical", "mse", "gaussian")
+#: the head kinds a config may name
+KINDS = ACTION_HEADS
 LOG_STD_RANGE = (-5.0, 2.0)
-
-
-def check_action_settings(action_head: str, action_selection: str) -> None:
-    """Validate a config's ``action_head`` and ``action_selection`` (a one-line ValueError)."""
-    if action_head not in KINDS:
-        raise ValueError(f"action_head must be one of {', '.join(KINDS)}, got {action_head!r}")
-    if action_selection not in ("argmax", "sample"):
-        raise ValueError("action_selection must be 'argmax' or 'sample'")
 
 
 def resolve_kind(kind: str, act_info: dict[str, Any]) -> str:
     """The head kind for an action space: ``"auto"`` is categorical for discrete actions and
     ``"mse"`` for continuous ones; a mismatch is an error."""
-    if kind not in KINDS:
-        raise ValueError(f"action_head must be one of {', '.join(KINDS)}, got {kind!r}")
+    check_choice("action_head", kind, KINDS)
     discrete = act_info["kind"] == "discrete"
     if kind == "auto":
         return "categorical" if discrete else "mse"

@@ -1,8 +1,10 @@
-"""Training a baseline end to end: dataset, device, model, metadata, trainer, checkpoint."""
+"""Training a baseline end to end (dataset, device, model, metadata, trainer, checkpoint) and
+loading it back, for every baseline alike: a baseline module declares its :class:`Recipe`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +12,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from baselines.common.checkpoint import CheckpointError, read_meta, write_meta
-from baselines.common.config import ConfigError, as_dict, build
+from baselines.common.checkpoint import CheckpointError, load_weights, read_meta, write_meta
+from baselines.common.config import ConfigError, TrainConfig, as_dict, build
 from baselines.common.data import dataset_ref
 from baselines.common.device import pick_device
 from baselines.common.embed import SpaceEmbedding, space_info
-from baselines.common.trainer import Batch, LossFn, TrainConfig, seed_everything, train
+from baselines.common.trainer import Batch, LossFn, seed_everything, train
 from icrl_bench import data
 from icrl_bench.data.dataset import Dataset
 from icrl_bench.provenance import git_sha
@@ -71,46 +73,79 @@ def standardise_observations(model: nn.Module, ds: Dataset) -> dict[str, list[fl
     return {"mean": mean.tolist(), "std": std.tolist()}
 
 
+#: ``(cfg, obs_info, act_info) -> model``
+ModelFactory = Callable[[Any, dict[str, Any], dict[str, Any]], nn.Module]
+#: ``(cfg, dataset, batch_size, device) -> sample(rng)``
+SamplerFactory = Callable[[Any, Dataset, int, torch.device], Callable[[np.random.Generator], Batch]]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What training and loading need from a baseline: each baseline module declares one, and
+    :class:`baselines.methods.MethodSpec` names it.
+
+    Attributes:
+        version: the method's version (bumped when its model or training changes meaning).
+        config: the baseline's ``Config`` dataclass (a
+            :class:`~baselines.common.config.ModelConfig`).
+        model: ``(cfg, obs_info, act_info) -> model``.
+        sampler: ``(cfg, dataset, batch_size, device) -> sample(rng)``, the training batches.
+        loss: ``(model, batch) -> (loss, scalars)``.
+        agent: ``model -> agent``, the evaluation adapter.
+        prepare: ``(model, dataset) -> facts`` run once before training, to set what the model
+            takes from its data (a Decision Transformer's target return); the facts are
+            recorded in ``checkpoint.json`` under ``data_facts``.
+        upgrade: ``meta -> meta`` applied to a checkpoint's metadata before its config is
+            built: an older version's missing fields set to the behaviour it was trained with.
+    """
+
+    version: str
+    config: type
+    model: ModelFactory
+    sampler: SamplerFactory
+    loss: LossFn
+    agent: Callable[[Any], Any]
+    prepare: Callable[[Any, Dataset], dict[str, Any]] | None = None
+    upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+def load_agent(recipe: Recipe, ckpt_dir: Path, meta: dict[str, Any]) -> Any:
+    """The agent of a checkpoint directory: its resolved config, the model with its weights on
+    the config's device, wrapped in the recipe's agent."""
+    meta = recipe.upgrade(meta) if recipe.upgrade is not None else meta
+    cfg: Any = build(recipe.config, dict(meta["config"]["model"]), "model")
+    model = recipe.model(cfg, meta["observation_space"], meta["action_space"])
+    load_weights(model, ckpt_dir)
+    return recipe.agent(model.to(pick_device(cfg.device)))
+
+
 def fit(
     method: str,
-    version: str,
-    config_cls: type,
+    recipe: Recipe,
     env_id: str,
     dataset_id: str,
     raw: dict[str, Any],
     out_dir: str | Path,
-    make_model: Callable[[Any, dict[str, Any], dict[str, Any]], nn.Module],
-    make_sampler: Callable[
-        [Any, Dataset, int, torch.device], Callable[[np.random.Generator], Batch]
-    ],
-    loss_fn: LossFn,
     progress: bool = True,
-    prepare: Callable[[Any, Dataset], dict[str, Any]] | None = None,
     on_save: Callable[[int, nn.Module], None] | None = None,
 ) -> Path:
-    """Train one baseline and write its checkpoint directory.
+    """Train one baseline and write its checkpoint directory: the one training path of every
+    baseline (dataset, device, model, metadata, then :func:`baselines.common.trainer.train`).
 
     Args:
-        method: ``"ad"``, ``"dpt"``, ...
-        version: the method's version (bumped when its model or training changes meaning).
-        config_cls: the baseline's ``Config`` dataclass.
+        method: ``"ad"``, ``"dpt"``, ... (recorded in ``checkpoint.json``).
+        recipe: the baseline's model, sampler, loss and config class.
         env_id: the family it is trained for.
         dataset_id: the training dataset (must belong to ``env_id``'s family).
-        raw: the raw config (``model``, ``train``, ``source``; see ``config.read_config``).
+        raw: the raw config (``model``, ``train``, ``source``; see ``config.read_config``). The
+            model config's ``context`` (transitions per sequence) sets the throughput shown.
         out_dir: the checkpoint directory (an existing run there is resumed).
-        make_model: ``(cfg, obs_info, act_info) -> model``.
-        make_sampler: ``(cfg, dataset, batch_size, device) -> sample(rng)``.
-        loss_fn: ``(model, batch) -> (loss, scalars)``. The config's ``context`` (transitions
-            per sequence) sets the throughput shown.
         progress: show a progress bar.
-        prepare: ``(model, dataset) -> facts`` run once before training, to set what the model
-            takes from its data (a Decision Transformer's target return); the facts are
-            recorded in ``checkpoint.json`` under ``data_facts``.
         on_save: called with ``(step, model)`` after every checkpoint (see
             :func:`baselines.common.trainer.train`).
     """
     spec = family(env_id)
-    cfg: Any = build(config_cls, raw.get("model") or {}, "model")
+    cfg: Any = build(recipe.config, raw.get("model") or {}, "model")
     tcfg = build(TrainConfig, raw.get("train") or {}, "train")
     ds = data.load(dataset_id)
     if ds.manifest.get("family") != spec.name:
@@ -123,15 +158,15 @@ def fit(
     resolved = {"model": as_dict(cfg), "train": as_dict(tcfg), "source": raw.get("source", "")}
     seed_everything(tcfg.seed)
     try:
-        model = make_model(cfg, obs_info, act_info)
+        model = recipe.model(cfg, obs_info, act_info)
     except ValueError as exc:  # a setting that does not fit this family's spaces
         raise ConfigError(f"model: {exc}") from None
     stats = standardise_observations(model, ds)
-    facts = prepare(model, ds) if prepare is not None else {}
+    facts = recipe.prepare(model, ds) if recipe.prepare is not None else {}
     model = model.to(device)
     meta = {
         "method": method,
-        "version": version,
+        "version": recipe.version,
         "env_id": spec.env_id,
         "dataset": dataset_ref(ds),
         "observation_space": obs_info,
@@ -156,11 +191,11 @@ def fit(
         if on_save is not None:
             on_save(step, trained)
 
-    sample = make_sampler(cfg, ds, tcfg.batch_size, device)
+    sample = recipe.sampler(cfg, ds, tcfg.batch_size, device)
     train(
         model,
         sample,
-        loss_fn,
+        recipe.loss,
         tcfg,
         out,
         progress=progress,

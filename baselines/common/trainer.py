@@ -14,7 +14,6 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,44 +23,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from baselines.common.checkpoint import atomic_torch_save, load_state
+from baselines.common.config import TrainConfig
 
 #: a batch: tensors by name, already on the device
 Batch = dict[str, Tensor]
 #: ``(model, batch) -> (loss, logged scalars)``
 LossFn = Callable[[nn.Module, Batch], tuple[Tensor, Mapping[str, float]]]
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation settings shared by every baseline.
-
-    Attributes:
-        steps: gradient updates.
-        batch_size: sequences per update.
-        lr: peak learning rate.
-        weight_decay: AdamW weight decay (not applied to biases, norms and embeddings).
-        betas: AdamW betas.
-        warmup_steps: linear warmup from 0 to ``lr``; then cosine decay to ``lr * min_lr_ratio``.
-        min_lr_ratio: final learning rate as a fraction of ``lr``.
-        grad_clip: clip the global gradient norm to this (0 disables).
-        amp: bfloat16 autocast on CUDA (ignored elsewhere).
-        seed: seeds Python, NumPy, torch and the batch sampler.
-        checkpoint_every: save the run state every this many steps (and at the end).
-        log_every: record the mean loss every this many steps.
-    """
-
-    steps: int = 10_000
-    batch_size: int = 64
-    lr: float = 3e-4
-    weight_decay: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.99)
-    warmup_steps: int = 500
-    min_lr_ratio: float = 0.0
-    grad_clip: float = 1.0
-    amp: bool = False
-    seed: int = 0
-    checkpoint_every: int = 1000
-    log_every: int = 50
 
 
 def seed_everything(seed: int) -> None:

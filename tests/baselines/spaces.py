@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 GRID_OBS: dict[str, Any] = {"kind": "discrete", "n": 81}
 BANDIT_OBS: dict[str, Any] = {"kind": "box", "shape": [1]}
@@ -37,3 +38,17 @@ def trial(steps: int, obs_info: dict[str, Any], act_info: dict[str, Any], seed: 
         "actions": random_values(rng, act_info, (2, steps)),
         "rewards": rng.random((2, steps)).astype(np.float32),
     }
+
+
+#: run a test on a grid (discrete observations and actions) and on a point robot (boxes)
+GRID_AND_POINT = pytest.mark.parametrize(
+    ("obs_info", "act_info"), [(GRID_OBS, ACTIONS), (POINT_OBS, BOX_ACTIONS)], ids=["grid", "point"]
+)
+
+
+def observe_step(agent: Any, tr: dict, t: int) -> None:
+    """Hand step ``t`` of a :func:`trial` to ``agent``, with no episode ending."""
+    done = np.zeros(len(tr["actions"]), bool)
+    agent.observe(
+        tr["obs"][:, t], tr["actions"][:, t], tr["rewards"][:, t], tr["obs"][:, t + 1], done, done
+    )

@@ -7,16 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.dt import Config, DTAgent, DTModel
+from baselines.dt import Config, DTAgent, DTModel, Token
 from icrl_bench.errors import IcrlBenchError
-from tests.baselines.spaces import ACTIONS, BOX_ACTIONS, GRID_OBS, POINT_OBS, trial
+from tests.baselines.spaces import ACTIONS, GRID_AND_POINT, GRID_OBS, trial
 
 TOL = 1e-5
 
 
-@pytest.mark.parametrize(
-    ("obs_info", "act_info"), [(GRID_OBS, ACTIONS), (POINT_OBS, BOX_ACTIONS)], ids=["grid", "point"]
-)
+@GRID_AND_POINT
 def test_cached_acting_equals_the_full_forward_pass(obs_info: dict, act_info: dict) -> None:
     torch.manual_seed(0)
     cfg = Config(context=6, d_model=32, n_layers=2, n_heads=2, dropout=0.0, return_scale=5.0)
@@ -38,9 +36,11 @@ def test_cached_acting_equals_the_full_forward_pass(obs_info: dict, act_info: di
             e = model.embed
             r = torch.as_tensor(rtg[:, : t + 1])
             x = e.interleave(
-                e.rewards(r / cfg.return_scale),
-                e.obs(torch.as_tensor(tr["obs"][:, : t + 1])),
-                e.action(torch.as_tensor(tr["actions"][:, : t + 1])),
+                {
+                    Token.RETURN_TO_GO: e.rewards(r / cfg.return_scale),
+                    Token.STATE: e.obs(torch.as_tensor(tr["obs"][:, : t + 1])),
+                    Token.ACTION: e.action(torch.as_tensor(tr["actions"][:, : t + 1])),
+                }
             )[:, :-1]  # up to s_t
             segments = torch.as_tensor(seg[:, : t + 1]).repeat_interleave(3, dim=1)[:, :-1]
             full = model.head(model.core(x, segments=segments)[:, -1])

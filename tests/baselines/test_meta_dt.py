@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from baselines.meta_dt import Config, MetaDTAgent, MetaDTModel, select_segment
-from tests.baselines.spaces import ACTIONS, BOX_ACTIONS, GRID_OBS, POINT_OBS, trial
+from tests.baselines.spaces import BOX_ACTIONS, GRID_AND_POINT, POINT_OBS, trial
 
 TOL = 1e-5
 
@@ -60,9 +60,7 @@ def _training_batch(
 
 
 @pytest.mark.parametrize("prompted", [False, True], ids=["zero-shot", "prompted"])
-@pytest.mark.parametrize(
-    ("obs_info", "act_info"), [(GRID_OBS, ACTIONS), (POINT_OBS, BOX_ACTIONS)], ids=["grid", "point"]
-)
+@GRID_AND_POINT
 def test_cached_prompt_and_window_equal_the_training_forward(
     obs_info: dict, act_info: dict, prompted: bool
 ) -> None:

@@ -21,7 +21,7 @@ from baselines.t2mir import (
     make_dpt,
     route,
 )
-from tests.baselines.spaces import ACTIONS, BOX_ACTIONS, GRID_OBS, POINT_OBS, random_values
+from tests.baselines.spaces import GRID_AND_POINT, random_values
 
 TOL = 1e-5
 
@@ -122,9 +122,7 @@ def test_contrastive_loss_separates_two_synthetic_tasks() -> None:
     assert same > across + 0.2, (float(same), float(across))
 
 
-@pytest.mark.parametrize(
-    ("obs_info", "act_info"), [(GRID_OBS, ACTIONS), (POINT_OBS, BOX_ACTIONS)], ids=["grid", "point"]
-)
+@GRID_AND_POINT
 def test_t2mir_ad_cached_logits_equal_full_forward(obs_info: dict, act_info: dict) -> None:
     torch.manual_seed(1)
     cfg = ADConfig(context=8, d_model=32, n_layers=2, n_heads=2, dropout=0.0, expert_hidden=16)
@@ -148,9 +146,7 @@ def test_t2mir_ad_cached_logits_equal_full_forward(obs_info: dict, act_info: dic
             agent.observe(obs[:, t], act[:, t], rew[:, t], obs[:, t], *(np.zeros(2, bool),) * 2)
 
 
-@pytest.mark.parametrize(
-    ("obs_info", "act_info"), [(GRID_OBS, ACTIONS), (POINT_OBS, BOX_ACTIONS)], ids=["grid", "point"]
-)
+@GRID_AND_POINT
 def test_t2mir_dpt_cached_logits_equal_full_forward(obs_info: dict, act_info: dict) -> None:
     torch.manual_seed(2)
     cfg = DPTConfig(

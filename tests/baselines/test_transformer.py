@@ -3,7 +3,6 @@ and for AD and DPT with discrete and continuous actions)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -12,6 +11,7 @@ from baselines.ad import Config as ADConfig
 from baselines.common.transformer import SHARED, CausalTransformer, KVCache
 from baselines.dpt import Config as DPTConfig
 from baselines.dpt import DPTAgent, DPTModel, query_mask
+from tests.baselines import spaces
 from tests.baselines.spaces import ACTIONS, BANDIT_OBS, BOX_ACTIONS, GRID_OBS, POINT_OBS, trial
 
 TOL = 1e-5
@@ -86,14 +86,7 @@ def test_ad_cached_logits_equal_full_forward(tokens: str, obs_info: dict, act_in
                 x = model.sequence(obs[:, : t + 1], a, r)[:, :-2]  # ends with s_t
             full = model.head(model.core(x)[:, -1])
             assert torch.allclose(cached, full, atol=TOL), (t, (cached - full).abs().max())
-            agent.observe(
-                tr["obs"][:, t],
-                tr["actions"][:, t],
-                tr["rewards"][:, t],
-                tr["obs"][:, t + 1],
-                np.zeros(2, bool),
-                np.zeros(2, bool),
-            )
+            spaces.observe_step(agent, tr, t)
 
 
 @pytest.mark.parametrize(
@@ -133,14 +126,7 @@ def test_dpt_cached_logits_equal_full_forward(obs_info: dict, act_info: dict, co
                 }
                 assert torch.allclose(model(batch)[:, t], full, atol=TOL)
             assert torch.allclose(cached, full, atol=TOL), (t, (cached - full).abs().max())
-            agent.observe(
-                tr["obs"][:, t],
-                tr["actions"][:, t],
-                tr["rewards"][:, t],
-                tr["obs"][:, t + 1],
-                np.zeros(2, bool),
-                np.zeros(2, bool),
-            )
+            spaces.observe_step(agent, tr, t)
 
 
 def test_query_mask_shows_each_query_its_prefix() -> None:
