@@ -4,14 +4,12 @@ Importing this package registers every task family with Gymnasium under ``icrl_b
 """
 
 from icrl_bench.errors import IcrlBenchError
+from icrl_bench.eval import evaluate
+from icrl_bench.provenance import __version__
 from icrl_bench.registry import FAMILIES, family, reference_returns, register_all, tasks
 from icrl_bench.tasks import Task, TaskDistribution
 
-__version__ = "0.1.0"
-
 register_all()
-
-from icrl_bench.eval import evaluate  # noqa: E402  (needs the registry above)
 
 __all__ = [
     "FAMILIES",

@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,9 +21,21 @@ from rich.console import Console
 from rich.table import Table
 
 import icrl_bench
-from icrl_bench.errors import IcrlBenchError, MissingReferenceError
+from baselines.common.config import read_config
+from baselines.methods import METHODS, method
+from icrl_bench import data
+from icrl_bench.data.dataset import summary as dataset_summary
+from icrl_bench.data.minari_export import export_minari
+from icrl_bench.data.sac import train_expert_references
+from icrl_bench.data.store import home
+from icrl_bench.errors import IcrlBenchError
 from icrl_bench.eval.agents import REFERENCE_AGENTS
+from icrl_bench.eval.metrics import probability_of_improvement_ci
+from icrl_bench.eval.scoring import headline_scores
+from icrl_bench.leaderboard import migrate, read_result, render, submit, validate
 from icrl_bench.registry import FAMILIES, family, reference_returns, tasks
+from icrl_bench.suite import run_suite, summary_table
+from icrl_bench.workflow import evaluate_to_file, parse_sets, train
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -79,23 +94,8 @@ def cmd_tasks_show(args: argparse.Namespace) -> int:
 
 
 # -- data --------------------------------------------------------------------------------------
-def _parse_sets(items: Sequence[str]) -> dict[str, object]:
-    """``key=value`` pairs; values are parsed as JSON where they can be (numbers, lists, ...)."""
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set expects key=value, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def cmd_data_generate(args: argparse.Namespace) -> int:
     """Generate a dataset from its recipe (parallel over local processes)."""
-    from icrl_bench import data
 
     dataset_id = data.generate(
         args.env_id,
@@ -103,7 +103,7 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
         scale=args.scale,
         seed=args.seed,
         workers=args.workers,
-        overrides=_parse_sets(args.set),
+        overrides=parse_sets(args.set),
         force=args.force,
         progress=True,
     )
@@ -119,14 +119,12 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
 
 def cmd_data_list(args: argparse.Namespace) -> int:
     """Table of every complete dataset in the store."""
-    from icrl_bench import data
-    from icrl_bench.data.dataset import summary
 
     table = Table(title=f"datasets in {data.store.datasets_root()}")
     rows = []
     for manifest in data.list_datasets():
         try:
-            rows.append(summary(data.load(manifest["id"], verify=False)))
+            rows.append(dataset_summary(data.load(manifest["id"], verify=False)))
         except IcrlBenchError as exc:
             rows.append({"id": manifest.get("id", "?"), "variant": f"BROKEN: {exc}"})
     cols = ("id", "transitions", "histories", "episodes", "MB", "seconds")
@@ -140,12 +138,10 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 def cmd_data_show(args: argparse.Namespace) -> int:
     """Manifest summary and the mean return at each episode index."""
-    from icrl_bench import data
-    from icrl_bench.data.dataset import summary
 
     ds = data.load(args.id)
     out = _console()
-    for key, value in summary(ds).items():
+    for key, value in dataset_summary(ds).items():
         out.print(f"{key}: {value}")
     out.print(f"recipe: {json.dumps(ds.manifest['recipe'], sort_keys=True)}")
     out.print(f"optimal-action labels: {ds.has_optimal_actions}")
@@ -167,7 +163,6 @@ def cmd_data_show(args: argparse.Namespace) -> int:
 
 def cmd_data_verify(args: argparse.Namespace) -> int:
     """Recompute checksums and check invariants; exit 1 naming the failure."""
-    from icrl_bench import data
 
     data.load(args.id, verify=False).verify()
     print(f"{args.id}: ok")
@@ -177,7 +172,6 @@ def cmd_data_verify(args: argparse.Namespace) -> int:
 def cmd_data_references(args: argparse.Namespace) -> int:
     """Measure (and cache) a simulator family's reference returns on its test split; for a
     locomotion family this trains its SAC experts."""
-    from icrl_bench.data.sac import train_expert_references
 
     spec = family(args.env_id)
     test = tasks(spec.name).test
@@ -192,7 +186,6 @@ def cmd_data_references(args: argparse.Namespace) -> int:
 
 def cmd_data_export_minari(args: argparse.Namespace) -> int:
     """Write a dataset in Minari's format."""
-    from icrl_bench.data.minari_export import export_minari
 
     path = export_minari(args.id, args.minari_id)
     print(f"exported to {path}")
@@ -200,141 +193,6 @@ def cmd_data_export_minari(args: argparse.Namespace) -> int:
 
 
 # -- evaluate / submit / leaderboard ------------------------------------------------------------
-def evaluate_to_file(
-    agent_name: str | Sequence[str],
-    env_id: str,
-    protocol_id: str,
-    seeds: Sequence[int],
-    out: str | None = None,
-    episodes: int | None = None,
-    notes: str = "",
-    allow_partial: bool = False,
-) -> tuple[str, dict[str, object], dict[str, Any]]:
-    """Evaluate a reference agent, or the checkpoints of one method's training runs, and write
-    one results file.
-
-    Args:
-        agent_name: a reference agent's name, or one or more checkpoint directories: independent
-            training runs of one method, config and dataset (each is evaluated under ``seeds``).
-        allow_partial: accept runs whose training stopped early. The result is marked: its
-            config gains ``partial: {train seed: updates reached}`` (so it never shares a hash
-            with finished runs) and its notes start with ``partial training``.
-
-    Returns:
-        The path written, the results document and its metrics (as the leaderboard computes them).
-        Where the family's scoring reference is not trained yet (a locomotion family's SAC
-        expert), the file is still written and the metrics are only ``final_return`` (the raw
-        final-episode return's mean) and ``unscored`` (why, and how to train the reference).
-
-    Raises:
-        IcrlBenchError: an unknown agent, a reference agent among several, or checkpoints that
-            differ in method, config or dataset, or repeat a training seed.
-    """
-    from pathlib import Path
-
-    from icrl_bench.eval import evaluate, setting
-    from icrl_bench.eval.agents import reference_agent
-    from icrl_bench.eval.results import Run, build_result, config_sha256, strip_seed, write_result
-    from icrl_bench.eval.scoring import score
-
-    names = [agent_name] if isinstance(agent_name, str) else list(agent_name)
-    if not names:
-        raise IcrlBenchError("--agent needs a reference agent or checkpoint directories")
-    if len(set(names)) != len(names):
-        raise IcrlBenchError("--agent lists a checkpoint twice: each run is evaluated once")
-    spec = family(env_id)
-    st = setting(spec.name, protocol_id)
-    n_episodes = episodes or st.episodes
-    if names[0] in REFERENCE_AGENTS:
-        if len(names) > 1:
-            raise IcrlBenchError(
-                f"--agent {names[0]} is a reference agent: it is not trained, so it is evaluated "
-                "alone (its evaluation seeds are its runs)"
-            )
-        agent = reference_agent(names[0], spec.name, n_episodes)
-        config: dict[str, object] = {
-            "agent": names[0],
-            "params": dict(getattr(agent, "params", {})),
-            "episodes": n_episodes,
-        }
-        result = evaluate(agent, spec.env_id, protocol_id, seeds=seeds, episodes=n_episodes)
-        doc = build_result(result, agent.name, "1", config=config, notes=notes)
-    else:
-        for name in names:
-            if name in REFERENCE_AGENTS or not Path(name).is_dir():
-                raise IcrlBenchError(
-                    f"unknown agent {name!r}: use one of {', '.join(REFERENCE_AGENTS)}, or "
-                    "checkpoint directories of one method's training runs"
-                )
-        try:
-            from baselines.common.checkpoint import load_runs
-        except ImportError:
-            raise IcrlBenchError(
-                "checkpoint agents need the 'baselines' package (install icrl-bench from a "
-                "checkout)"
-            ) from None
-        loaded = load_runs(names, spec.env_id, allow_partial)
-        first = loaded[0]
-        run_config = dict(first.config)
-        partial = [r for r in loaded if r.partial]
-        if partial:
-            run_config["partial"] = {str(r.train_seed): r.step for r in partial}
-            reached = ", ".join(f"seed {r.train_seed} at {r.step:,}" for r in partial)
-            notes = f"partial training ({reached} of {first.steps:,} updates)" + (
-                f"; {notes}" if notes else ""
-            )
-        runs = [
-            Run(
-                train_seed=r.train_seed,
-                config_sha256=config_sha256(strip_seed(run_config)),
-                dataset_sha256=(r.dataset or {}).get("sha256"),
-                git_sha=r.git_sha,
-            )
-            for r in loaded
-        ]
-        results = [
-            evaluate(r.agent, spec.env_id, protocol_id, seeds=seeds, episodes=n_episodes)
-            for r in loaded
-        ]
-        doc = build_result(
-            results,
-            first.method,
-            first.version,
-            config=run_config,
-            dataset=first.dataset,
-            notes="; ".join(n for n in (notes, action_note(first.config)) if n),
-            runs=runs,
-        )
-    path = Path(out or f"results/{doc['method']}__{spec.name}__{protocol_id}.json")
-    write_result(doc, path)
-    try:
-        metrics = score(
-            spec.name,
-            np.asarray(doc["returns"], dtype=np.float64),
-            None if doc["actions"] is None else np.asarray(doc["actions"]),
-            None if doc["success"] is None else np.asarray(doc["success"]),
-            seeds_are_runs=doc["runs"] is None,
-        )
-    except MissingReferenceError as err:
-        final = np.asarray(doc["returns"], dtype=np.float64)[..., -1]
-        metrics = {"final_return": {"mean": float(final.mean())}, "unscored": str(err)}
-    return str(path), doc, metrics
-
-
-def action_note(config: dict[str, Any]) -> str:
-    """How a checkpoint's agent chooses actions, for its leaderboard notes (read from the
-    resolved config's ``model`` section: ``action_selection``, ``temperature``,
-    ``episode_noise``)."""
-    model = config.get("model") or {}
-    selection = model.get("action_selection")
-    if selection == "sample":
-        note = f"actions sampled at temperature {float(model.get('temperature', 1.0)):g}"
-        if model.get("episode_noise"):
-            note += f" with episode noise {float(model['episode_noise']):g}"
-        return note
-    return "actions argmax" if selection == "argmax" else ""
-
-
 def _summary_line(summary: dict[str, Any]) -> str:
     if "unscored" in summary:
         raw = summary["final_return"]["mean"]
@@ -375,7 +233,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Validate results files and append their rows to the leaderboard."""
-    from icrl_bench.leaderboard import read_result, submit, validate
 
     # check every file first, so that one bad file in a batch submits none of them
     checked = [validate(read_result(result)) for result in args.results]
@@ -385,24 +242,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-BASELINES = ("ad", "dpt", "dt", "meta-dt", "t2mir-ad", "t2mir-dpt")
+BASELINES = tuple(METHODS)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a baseline on a dataset and write its checkpoint directory; with ``--seeds``, one
     independent training run per seed, each in ``<out>/seed<N>``."""
-    import importlib
-    from pathlib import Path
-
-    from icrl_bench.data.store import home
-
-    try:
-        from baselines.common.checkpoint import METHODS, TRAIN_FUNCTIONS
-        from baselines.common.config import read_config
-    except ImportError:
-        raise IcrlBenchError(
-            "training needs the 'baselines' package (install icrl-bench from a checkout)"
-        ) from None
     spec = family(args.task)
     if args.seeds is not None and len(set(args.seeds)) != len(args.seeds):
         raise IcrlBenchError("--seeds repeats a seed: each training run needs its own")
@@ -410,8 +255,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.out
         or home() / "checkpoints" / args.method / spec.name / args.dataset.replace("/", "__")
     )
-    module = importlib.import_module(METHODS[args.method])
-    train = getattr(module, TRAIN_FUNCTIONS.get(args.method, "train"))
+    baseline = method(args.method)
     if args.seeds is None:
         runs = [(list(args.set), out)]
     else:
@@ -420,7 +264,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     raws = [read_config(args.method, spec.name, args.config, sets, args.smoke) for sets, _ in runs]
     paths = []
     for raw, (_, run_out) in zip(raws, runs, strict=True):
-        path = train(spec.env_id, args.dataset, raw, run_out, progress=not args.no_progress)
+        path = baseline.train(
+            spec.env_id, args.dataset, raw, run_out, progress=not args.no_progress
+        )
         print(f"checkpoint: {path}")
         paths.append(str(path))
     if len(paths) > 1:
@@ -430,12 +276,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_run_suite(args: argparse.Namespace) -> int:
     """Run a baseline suite and print its summary; non-zero when a job failed."""
-    try:
-        from baselines.suite import run_suite, summary_table
-    except ImportError:
-        raise IcrlBenchError(
-            "run-suite needs the 'baselines' package (install icrl-bench from a checkout)"
-        ) from None
     report = run_suite(
         args.suite,
         run_dir=args.run_dir,
@@ -453,9 +293,6 @@ def cmd_run_suite(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Probability of improvement of result A over result B on their track's headline."""
-    from icrl_bench.eval.metrics import probability_of_improvement_ci
-    from icrl_bench.eval.scoring import headline_scores
-    from icrl_bench.leaderboard import read_result, validate
 
     a, b = (validate(read_result(path)) for path in (args.a, args.b))
     if a.track != b.track:
@@ -475,7 +312,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard_migrate(args: argparse.Namespace) -> int:
     """Rewrite track CSVs of the layout before training runs were counted."""
-    from icrl_bench.leaderboard import migrate
 
     done = migrate(args.leaderboard_dir)
     for track in done:
@@ -486,7 +322,6 @@ def cmd_leaderboard_migrate(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard_render(args: argparse.Namespace) -> int:
     """Regenerate the leaderboard README and plots."""
-    from icrl_bench.leaderboard import render
 
     path = render(args.leaderboard_dir, args.plots_dir, plots=not args.no_plots)
     print(f"rendered {path}")
@@ -500,12 +335,6 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     improving learning histories and evaluated the same way as one result; every result is
     submitted to a fresh leaderboard, whose rendered table is printed with the in-context
     learning curves."""
-    import shutil
-    import time
-
-    from icrl_bench import data
-    from icrl_bench.data.store import home
-    from icrl_bench.leaderboard import render, submit
 
     env_id = "icrl_bench/DarkRoom-v0"
     work = home() / "quickstart"
@@ -527,14 +356,6 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         curves[agent] = summary["normalized_curve"]
         out.print(f"  {agent:>9}: {_summary_line(summary)}")
     if not args.no_train:
-        try:
-            from baselines import ad
-            from baselines.common.config import read_config
-        except ImportError:
-            raise IcrlBenchError(
-                "the AD step needs the 'baselines' package (install from a checkout, or pass "
-                "--no-train)"
-            ) from None
         variant, scale = QUICKSTART_DATA
         dataset = data.generate("DarkRoom-v0", variant, scale, seed=0)
         out.print(
@@ -543,9 +364,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         runs = []
         for seed in range(args.runs):
             sets = [f"train.steps={args.steps}", f"train.seed={seed}", *QUICKSTART_AD]
-            raw = read_config("ad", "DarkRoom-v0", sets=sets)
             ckpt = work / "checkpoints" / "ad" / f"seed{seed}"
-            runs.append(str(ad.train(env_id, dataset, raw, ckpt, progress=True)))
+            runs.append(str(train("ad", env_id, dataset, ckpt, sets, progress=True)))
         path, _, summary = evaluate_to_file(
             runs,
             env_id,

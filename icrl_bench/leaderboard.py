@@ -112,6 +112,16 @@ class SubmissionError(IcrlBenchError):
         self.field = field
 
 
+class AlreadySubmitted(SubmissionError):
+    """The result is already a row of its track (same ``result_id``): submitting is idempotent
+    for callers that retry, such as a resumed suite."""
+
+    def __init__(self, result_id: str, track: str) -> None:
+        super().__init__("result_id", f"{result_id} is already on {track}")
+        self.result_id = result_id
+        self.track = track
+
+
 def leaderboard_dir(path: str | os.PathLike[str] | None = None) -> Path:
     """The leaderboard directory: ``path``, else ``$ICRL_BENCH_LEADERBOARD_DIR``, else
     ``./leaderboards``."""
@@ -731,7 +741,7 @@ def submit(
     with FileLock(str(root / f".{v.track}.lock"), timeout=120):
         rows = read_track(csv_path)
         if any(r.get("result_id") == v.result_id for r in rows):
-            raise SubmissionError("result_id", f"{v.result_id} is already on {v.track}")
+            raise AlreadySubmitted(v.result_id, v.track)
         twin = _near_duplicate(root, rows, v)
         if twin is not None:
             raise SubmissionError(

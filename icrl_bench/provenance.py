@@ -8,6 +8,9 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+#: the package version (pyproject.toml's); the facade re-exports it as ``icrl_bench.__version__``
+__version__ = "0.1.0"
+
 
 def git_sha() -> str | None:
     """The commit of the checkout icrl-bench runs from, or ``None`` outside a git checkout."""

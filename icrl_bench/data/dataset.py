@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from icrl_bench.data.store import (
@@ -22,6 +23,8 @@ from icrl_bench.data.store import (
     sha256_file,
     stored_recipe,
 )
+from icrl_bench.registry import family
+from icrl_bench.tasks import Task
 
 #: array name -> what a window or trajectory calls it
 STEP_ARRAYS = (
@@ -201,8 +204,6 @@ class Dataset:
 
     def tasks(self) -> list[Any]:
         """The dataset's tasks as :class:`~icrl_bench.tasks.Task` values, by ``task_index``."""
-        from icrl_bench.tasks import Task
-
         return [Task.from_dict(t) for t in self.manifest["tasks"]]
 
     # -- access -------------------------------------------------------------------------------
@@ -462,10 +463,6 @@ def ensure_verified(ds: Dataset) -> None:
 
 def _check_values(ds: Dataset) -> None:
     """Actions inside the family's action space; rewards and observations finite."""
-    import gymnasium as gym
-
-    from icrl_bench.registry import family
-
     env = gym.make(family(ds.manifest["env_id"]).env_id)
     space = env.unwrapped.action_space
     env.close()

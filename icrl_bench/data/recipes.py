@@ -28,6 +28,7 @@ import numpy as np
 from filelock import FileLock
 from tqdm import tqdm
 
+from icrl_bench.data.sac import collect_sac
 from icrl_bench.data.sources import HISTORY_KINDS, LEARNERS, Collected, collect
 from icrl_bench.data.store import (
     ArrayWriter,
@@ -41,7 +42,7 @@ from icrl_bench.data.store import (
 )
 from icrl_bench.errors import IcrlBenchError, UnknownIdError
 from icrl_bench.kinds import KINDS, Scale
-from icrl_bench.provenance import git_sha
+from icrl_bench.provenance import __version__, git_sha
 from icrl_bench.registry import FamilySpec, family, tasks
 from icrl_bench.values import COUNT, NON_NEGATIVE_INT, SEED, UNIT, Range
 
@@ -357,8 +358,6 @@ def _run_chunk(args: tuple[Plan, int, int]) -> Collected:
         episodes += p.scale.train_episodes
     code = zlib.crc32(p.variant.id.encode())
     if p.learner == "sac":
-        from icrl_bench.data.sac import collect_sac
-
         params = {k: v for k, v in learner_params.items() if k != "freeze_after"}
         return collect_sac(
             spec.env_id,
@@ -417,8 +416,6 @@ def generate(
         progress: show a progress bar.
         on_chunk: called with ``(done, total)`` after each chunk (for tests and callers).
     """
-    from icrl_bench import __version__
-
     p = plan(env_id, variant_name, scale, seed, overrides)
     ref = dataset_ref(p)
     final = ref.path()

@@ -19,8 +19,22 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
-from rliable import library as rly
-from rliable import metrics as rmetrics
+
+
+def _rliable() -> Any:
+    """``rliable.library``, imported on first use: it loads arch and scipy (about 2 s), which
+    ``import icrl_bench`` and the CLI's quick commands should not pay for."""
+    from rliable import library  # heavy third-party import, deferred (see the docstring)
+
+    return library
+
+
+def _rliable_metrics() -> Any:
+    """``rliable.metrics``, imported on first use (see :func:`_rliable`)."""
+    from rliable import metrics  # heavy third-party import, deferred (see _rliable)
+
+    return metrics
+
 
 #: bootstrap replicates for confidence intervals (fixed, with a fixed random state)
 BOOTSTRAP_REPS = 2000
@@ -127,13 +141,13 @@ def aggregate(scores: np.ndarray, seed: int = 0) -> dict[str, float]:
     """
     scores = np.asarray(scores, dtype=np.float64)
     funcs: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        "mean": lambda x: np.array([rmetrics.aggregate_mean(x)]),
+        "mean": lambda x: np.array([_rliable_metrics().aggregate_mean(x)]),
         "iqm": lambda x: np.array([fast_iqm(x)]),
     }
     out: dict[str, float] = {}
     for name, func in funcs.items():
         with _bootstrap_rng(seed) as rs:
-            point, ci = rly.get_interval_estimates(
+            point, ci = _rliable().get_interval_estimates(
                 {"x": scores},
                 func,
                 reps=BOOTSTRAP_REPS,
@@ -156,7 +170,7 @@ def curve_with_ci(
     """
     runs = np.asarray(runs, dtype=np.float64)
     with _bootstrap_rng(seed) as rs:
-        point, ci = rly.get_interval_estimates(
+        point, ci = _rliable().get_interval_estimates(
             {"x": runs},
             lambda x: x.mean(axis=(0, 1)),
             reps=reps,
@@ -199,7 +213,7 @@ def probability_of_improvement_ci(
     x = np.asarray(scores_x, dtype=np.float64)
     y = np.asarray(scores_y, dtype=np.float64)
     with _bootstrap_rng(seed) as rs:
-        point, ci = rly.get_interval_estimates(
+        point, ci = _rliable().get_interval_estimates(
             {"x,y": [x, y]},
             lambda a, b: np.array([probability_of_improvement(a, b)]),
             reps=reps,
@@ -233,7 +247,7 @@ def performance_profile(
     """
     arrays = [np.asarray(t, dtype=np.float64) for t in tracks]
     with _bootstrap_rng(seed) as rs:
-        point, ci = rly.get_interval_estimates(
+        point, ci = _rliable().get_interval_estimates(
             {"p": arrays},
             lambda *a: score_distribution(list(a), taus),
             reps=reps,

@@ -10,10 +10,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
+from icrl_bench import data
 from icrl_bench.eval import protocols as _protocols
 from icrl_bench.eval.agents import Agent
 from icrl_bench.eval.protocols import Protocol, Setting, setting
-from icrl_bench.eval.scoring import success_source
+from icrl_bench.eval.scoring import score, success_source
 from icrl_bench.registry import family, tasks
 from icrl_bench.values import check_seeds
 
@@ -69,8 +70,6 @@ class EvalResult:
                 run). Otherwise this is one training run, its seeds are averaged per task, and
                 the intervals have zero width (one run shows no variation between runs).
         """
-        from icrl_bench.eval.scoring import score  # imports rliable: only when scores are asked
-
         return score(
             self.env_id, self.returns, self.actions, self.success, seeds_are_runs, self.split
         )
@@ -82,8 +81,6 @@ def _env_seeds(seed: int, n: int) -> list[int]:
 
 
 def _prompts(env_id: str, st: Setting, seed: int) -> tuple[list[dict[str, np.ndarray]], str, str]:
-    from icrl_bench import data
-
     assert st.prompt_variant is not None
     overrides = {"episodes": st.prompt_episodes}
     dataset_id = data.generate(env_id, st.prompt_variant, "prompt", seed=seed, overrides=overrides)

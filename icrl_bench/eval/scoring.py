@@ -15,6 +15,8 @@ from typing import Any, overload
 
 import numpy as np
 
+from icrl_bench.eval import metrics
+from icrl_bench.eval.protocols import setting
 from icrl_bench.references import missing_expert
 from icrl_bench.registry import family, reference_returns, tasks
 
@@ -117,8 +119,6 @@ def score(
         split: the tasks' split: ``"test"``, or ``"train"`` for a diagnostic (normalised with
             the train tasks' references).
     """
-    from icrl_bench.eval import metrics  # rliable is heavy: imported when scores are asked
-
     ref = _references(env_id, split)
     returns = with_runs_axis(returns)
     actions, success = with_runs_axis(actions), with_runs_axis(success)
@@ -147,9 +147,6 @@ def headline_scores(
         actions: bandits' arms, with the same leading axes.
         seeds_are_runs: see :func:`score`.
     """
-    from icrl_bench.eval import metrics
-    from icrl_bench.eval.protocols import setting
-
     headline = setting(env_id, protocol).headline
     returns, actions = with_runs_axis(returns), with_runs_axis(actions)
     if headline == "regret":
@@ -171,8 +168,6 @@ def normalized_scores(
     """The per-run normalised final score ``[runs, tasks]`` of any family (bandits: of the
     expected trial return of the pulled arms), the scale performance profiles share across
     tracks."""
-    from icrl_bench.eval import metrics
-
     ref = _references(env_id)
     returns, actions = with_runs_axis(returns), with_runs_axis(actions)
     if is_bandit(env_id):

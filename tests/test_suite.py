@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from baselines.suite import expand, read_state, read_suite, run_suite
 from icrl_bench.cli import main
 from icrl_bench.leaderboard import read_result, read_track, validate
+from icrl_bench.suite import expand, read_state, read_suite, run_suite
 
 
 def _results(run_dir: Path) -> dict[str, dict]:
@@ -231,7 +231,7 @@ def test_suite_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
 
 _RUNNER = """
 import os, sys, time
-from baselines.suite import LocalExecutor
+from icrl_bench.suite import LocalExecutor
 
 ex = LocalExecutor(2)
 ex.pool.submit(time.sleep, 600)

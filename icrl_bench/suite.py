@@ -52,7 +52,6 @@ the Ray executor produce the same results.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import re
@@ -69,15 +68,32 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tqdm.auto import tqdm
 
+import baselines
+from baselines.methods import METHODS
+from icrl_bench import workflow
+from icrl_bench.data.recipes import variant as variant_recipe
+from icrl_bench.data.store import home
 from icrl_bench.errors import IcrlBenchError
+from icrl_bench.eval.agents import REFERENCE_AGENTS
+from icrl_bench.eval.protocols import PROTOCOLS, setting
+from icrl_bench.leaderboard import AlreadySubmitted, render
+from icrl_bench.leaderboard import leaderboard_dir as default_lb
+from icrl_bench.registry import family
 
-SUITE_DIR = Path(__file__).resolve().parent / "suites"
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+#: the shipped suites and baseline configs, in the baselines package
+SUITE_DIR = Path(baselines.__file__).resolve().parent / "suites"
+CONFIG_DIR = Path(baselines.__file__).resolve().parent / "configs"
 STATE = "state.json"
 KINDS = ("data", "train", "evaluate", "submit")
-#: what a method needs from its training data
-NEEDS_LABELS = ("dpt", "t2mir-dpt")
+#: the function that runs a job of each kind (its ``Job.call`` holds the keyword arguments)
+JOBS: dict[str, Callable[..., Any]] = {
+    "data": workflow.generate,
+    "train": workflow.train,
+    "evaluate": workflow.evaluate_to_file,
+    "submit": workflow.submit,
+}
 
 
 class SuiteError(IcrlBenchError):
@@ -91,7 +107,10 @@ class Job:
     Attributes:
         id: unique within the suite, e.g. ``train/dt/PointRobot-v0/histories/seed0``.
         kind: ``data``, ``train``, ``evaluate`` or ``submit``.
-        argv: the ``icrl-bench`` command line that does it.
+        argv: the equivalent ``icrl-bench`` command line (written to the job's log, to rerun
+            it by hand).
+        call: the keyword arguments of the :mod:`icrl_bench.workflow` function of its kind,
+            which is what runs it.
         deps: ids of the jobs that must finish first.
         cpus: CPUs it needs (Ray resources).
         gpus: GPUs it needs (Ray resources).
@@ -101,6 +120,7 @@ class Job:
     id: str
     kind: str
     argv: list[str]
+    call: dict[str, Any]
     deps: list[str] = field(default_factory=list)
     cpus: float = 1.0
     gpus: float = 0.0
@@ -141,11 +161,6 @@ def read_suite(name: str) -> dict[str, Any]:
         raise SuiteError(f"{path}: unknown key {sorted(unknown)[0]!r}")
     if not isinstance(doc.get("families"), dict) or not doc["families"]:
         raise SuiteError(f"{path}: 'families' must map family names to settings")
-    from baselines.common.checkpoint import METHODS
-    from icrl_bench.eval.agents import REFERENCE_AGENTS
-    from icrl_bench.eval.protocols import PROTOCOLS
-    from icrl_bench.registry import family
-
     for m in doc.get("baselines") or []:
         if m not in METHODS:
             raise SuiteError(f"{path}: unknown baseline {m!r} (known: {', '.join(METHODS)})")
@@ -214,8 +229,6 @@ def _overrides(doc: dict[str, Any], method: str, fam: str) -> list[str]:
 
 def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Job]:
     """The suite's grid as jobs in dependency order (datasets first, shared ones once)."""
-    from icrl_bench.data.recipes import variant as variant_recipe
-    from icrl_bench.eval.protocols import setting
 
     def variant_id(name: str) -> str:
         return variant_recipe(name).id  # the current version of the recipe
@@ -233,7 +246,8 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
     def data_job(fam: str, variant: str, scale: str, seed: int, sets: list[str]) -> str:
         argv = ["data", "generate", fam, "--variant", variant, "--scale", scale]
         argv += ["--seed", str(seed), *(x for s in sets for x in ("--set", s))]
-        return add(Job(f"data/{fam}/{variant}/{scale}/seed{seed}", "data", argv))
+        call = {"env_id": fam, "variant": variant, "scale": scale, "seed": seed, "sets": sets}
+        return add(Job(f"data/{fam}/{variant}/{scale}/seed{seed}", "data", argv, call))
 
     def prompt_deps(fam: str, protocol: str) -> list[str]:
         st = setting(fam, protocol)
@@ -250,11 +264,20 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
         argv += ["--protocol", protocol, "--seeds", *eval_seeds, "--out", str(out)]
         if notes:
             argv += ["--notes", notes]
+        call = {
+            "agent_name": agents,
+            "env_id": f"icrl_bench/{fam}",
+            "protocol_id": protocol,
+            "seeds": [int(s) for s in eval_seeds],
+            "out": str(out),
+            "notes": notes,
+        }
         ev = add(
             Job(
                 f"evaluate/{tag}/{protocol}",
                 "evaluate",
                 argv,
+                call,
                 deps + prompt_deps(fam, protocol),
                 eval_res["cpus"],
                 eval_res["gpus"],
@@ -262,7 +285,8 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
             )
         )
         sub = ["submit", str(out), "--leaderboard-dir", str(leaderboard_dir)]
-        add(Job(f"submit/{tag}/{protocol}", "submit", sub, [ev]))  # 1 CPU: the bootstrap
+        call = {"result_path": str(out), "directory": str(leaderboard_dir)}
+        add(Job(f"submit/{tag}/{protocol}", "submit", sub, call, [ev]))  # 1 CPU: the bootstrap
 
     notes = str(doc.get("notes", f"suite {doc.get('name', '')}")).strip()
     for fam, fs in doc["families"].items():
@@ -296,6 +320,15 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
                     argv.append("--smoke")
                 for s in _overrides(doc, method, fam):
                     argv += ["--set", s]
+                call = {
+                    "method_name": method,
+                    "env_id": f"icrl_bench/{fam}",
+                    "dataset_id": dataset_id,
+                    "out": str(ckpt),
+                    "sets": [f"train.seed={seed}", *_overrides(doc, method, fam)],
+                    "config": str(CONFIG_DIR / str(config)) if config else None,
+                    "smoke": bool(doc.get("smoke")),
+                }
                 checkpoints.append(str(ckpt))
                 trained.append(
                     add(
@@ -303,6 +336,7 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
                             f"train/{tag}",
                             "train",
                             argv,
+                            call,
                             [ds],
                             train_res["cpus"],
                             train_res["gpus"],
@@ -333,23 +367,20 @@ def run_job(job: dict[str, Any], home: str, log_path: str) -> dict[str, Any]:
         log.write(f"+ icrl-bench {' '.join(job['argv'])}\n")
         log.flush()
         try:
+            # a job runs in a pool worker that has not imported torch yet (about 2 s): the
+            # thread limit applies before the first training or checkpoint evaluation
             import torch
 
             torch.set_num_threads(1)
-            from icrl_bench.cli import main
-
-            err = io.StringIO()
-            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(err):
-                code = main(list(job["argv"]))
-            message = err.getvalue()
-            log.write(message)
-            if code == 0:
-                state = "done"
-            elif job["kind"] == "submit" and "is already on" in message:
-                state = "done"  # submitted by an earlier, interrupted run: idempotent
-                log.write("(already submitted)\n")
-            else:
-                error = message.strip().splitlines()[-1] if message.strip() else f"exit {code}"
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                JOBS[job["kind"]](**job["call"])
+            state = "done"
+        except AlreadySubmitted:  # submitted by an earlier, interrupted run: idempotent
+            state = "done"
+            log.write("(already submitted)\n")
+        except IcrlBenchError as exc:  # bad input: its one-line message is the job's error
+            log.write(f"icrl-bench: error: {exc}\n")
+            error = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         except BaseException as exc:  # a job's failure must never take the runner down
             log.write(traceback.format_exc())
             error = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
@@ -534,12 +565,6 @@ def run_suite(
     Raises:
         SuiteError: a bad suite file, a bad executor, or an existing run without ``resume``.
     """
-    from tqdm.auto import tqdm
-
-    from icrl_bench.data.store import home
-    from icrl_bench.leaderboard import leaderboard_dir as default_lb
-    from icrl_bench.leaderboard import render
-
     if executor not in ("local", "ray"):
         raise SuiteError(f"unknown executor {executor!r} (local or ray)")
     if workers < 1:
