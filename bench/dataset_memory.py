@@ -1,18 +1,22 @@
 """Peak memory while sampling training windows from a memory-mapped dataset.
 
 Usage: python bench/dataset_memory.py DATASET_ID [--batch 512] [--length 80] [--batches 200]
+       python bench/dataset_memory.py --tiny
 
 Generate the dataset first, e.g. ``icrl-bench data generate DarkRoom-v0 --variant ad-eps
 --scale paper``. Prints the dataset's size on disk, the bytes of one sampled batch, and the peak
 resident memory (RSS) of this process before and after opening the dataset and sampling
 ``batches`` batches. Because the arrays are memory-mapped, the growth in peak RSS stays close to
-the sampled batches (plus the per-history offset tables), not the dataset.
+the sampled batches (plus the per-history offset tables), not the dataset. ``--tiny`` generates
+a smoke dataset in a temporary store and samples 5 small batches from it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import tempfile
 import time
 
 import numpy as np
@@ -28,11 +32,20 @@ def peak_rss_mb() -> float:
 def main() -> None:
     """Open, sample and report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset_id")
+    parser.add_argument("dataset_id", nargs="?", help="required without --tiny")
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--length", type=int, default=80)
     parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument(
+        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
+        args.dataset_id = data.generate("DarkRoom-v0", "histories", "smoke", seed=0)
+        args.batch, args.length, args.batches = 8, 20, 5
+    elif args.dataset_id is None:
+        parser.error("DATASET_ID is required (or --tiny)")
 
     before = peak_rss_mb()
     ds = data.load(args.dataset_id)

@@ -1,6 +1,6 @@
 """Env-steps per second: batched DarkRoom-v0 (4096 envs) against a plain single-env loop.
 
-Usage: python bench/env_throughput.py [--num-envs 4096] [--seconds 3]
+Usage: python bench/env_throughput.py [--num-envs 4096] [--seconds 3] [--tiny]
 
 Both sides draw uniform-random actions and autoreset; the single env is the ordinary
 ``gym.make`` env (with Gymnasium's default wrappers) in a Python loop, which is how most ICRL code
@@ -53,7 +53,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-envs", type=int, default=4096)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.num_envs, args.seconds = 64, 0.2
     batched = batched_rate(args.num_envs, args.seconds)
     single = single_rate(args.seconds)
     print(f"batched {ENV_ID} x{args.num_envs}: {batched:,.0f} env-steps/s")

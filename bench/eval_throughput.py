@@ -1,6 +1,6 @@
 """Evaluation throughput: the batched runner against a per-task sequential loop.
 
-Usage: python bench/eval_throughput.py [--seeds 3] [--repeats 3]
+Usage: python bench/eval_throughput.py [--seeds 3] [--repeats 3] [--tiny]
 
 Both evaluate the oracle on every DarkRoom-v0 test task under ``online-v1`` (100 episodes of 20
 steps per task) for the given seeds (3 is the leaderboard minimum):
@@ -10,7 +10,7 @@ steps per task) for the given seeds (3 is the leaderboard minimum):
   by episode in a Python loop with the env's own ``oracle_action()``.
 
 It checks that both give the same returns, then prints env-steps per second (best of
-``--repeats``) and their ratio (target >= 20x).
+``--repeats``) and their ratio (target >= 20x). ``--tiny``: one seed, one repeat, 3 episodes.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ ENV_ID = "icrl_bench/DarkRoom-v0"
 PROTOCOL = "online-v1"
 
 
-def batched(seeds: list[int]) -> tuple[np.ndarray, float]:
+def batched(seeds: list[int], episodes: int) -> tuple[np.ndarray, float]:
     """Returns ``[seeds, tasks, episodes]`` and seconds of the batched runner."""
     start = time.perf_counter()
-    res = icrl_bench.evaluate(OracleAgent(), ENV_ID, PROTOCOL, seeds=seeds)
+    res = icrl_bench.evaluate(OracleAgent(), ENV_ID, PROTOCOL, seeds=seeds, episodes=episodes)
     return res.returns, time.perf_counter() - start
 
 
@@ -62,12 +62,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.seeds, args.repeats = 1, 1
     seeds = list(range(args.seeds))
-    episodes = icrl_bench.eval.protocols.setting("DarkRoom-v0", PROTOCOL).episodes
+    episodes = (
+        3 if args.tiny else icrl_bench.eval.protocols.setting("DarkRoom-v0", PROTOCOL).episodes
+    )
     steps = len(seeds) * len(icrl_bench.tasks(ENV_ID).test) * episodes * 20
 
-    fast = [batched(seeds) for _ in range(args.repeats)]
+    fast = [batched(seeds, episodes) for _ in range(args.repeats)]
     slow = [loop(seeds, episodes) for _ in range(args.repeats)]
     if not np.array_equal(fast[0][0], slow[0][0]):
         raise SystemExit("batched and loop returns differ")

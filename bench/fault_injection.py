@@ -1,7 +1,7 @@
 """Kill ``icrl-bench data generate`` and ``icrl-bench train`` with SIGKILL at random points and
 count what that broke.
 
-Usage: python bench/fault_injection.py [--runs 20] [--seed 0] [--only generate|train]
+Usage: python bench/fault_injection.py [--runs 20] [--seed 0] [--only generate|train] [--tiny]
 
 Each run starts the command in a fresh process and kills it (and only it: its children are left
 to fend for themselves, as after a real kill -9) at a random point: ``data generate`` after a
@@ -19,7 +19,8 @@ a save. After each kill the script checks:
   the same command is run again to completion.
 
 Prints one line per run and a summary; exits 1 if any count is not 0. Runs on CPU in a
-temporary ``ICRL_BENCH_HOME`` (about 10 s per run).
+temporary ``ICRL_BENCH_HOME`` (about 10 s per run). ``--tiny``: one kill of each, of a smaller
+generation (100 episodes) and training (30 updates, saved every 5).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,19 @@ import psutil
 
 FAMILY = "DarkRoom-v0"
 KEEP = f"{FAMILY}/histories-v0/smoke-seed1"  # a complete dataset that must survive every kill
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each killed command does, and when the kills land."""
+
+    episodes: int = 1000  # of `data generate` (about 4.5 s on the idle machine)
+    generate_kill: tuple[float, float] = (0.5, 4.0)  # seconds after its start
+    steps: int = 150  # of `train`
+    save_every: int = 10
+
+
+TINY = Sizes(episodes=100, generate_kill=(0.3, 1.5), steps=30, save_every=5)
 
 
 def _cli(*args: str) -> list[str]:
@@ -109,7 +124,7 @@ def _stale(root: Path) -> int:
 
 
 def run_generate(
-    home: Path, rng: np.random.Generator, env: dict[str, str]
+    home: Path, rng: np.random.Generator, env: dict[str, str], sizes: Sizes
 ) -> tuple[int, int, int, int]:
     from icrl_bench import data
     from icrl_bench.data.store import DatasetError
@@ -120,9 +135,9 @@ def run_generate(
     ds_id = f"{FAMILY}/histories-v0/smoke-seed{seed}"
     cmd = _cli(
         "data", "generate", FAMILY, "--variant", "histories", "--seed", str(seed),
-        "--workers", "2", "--set", "tasks_per_chunk=1", "--set", "episodes=1000",
+        "--workers", "2", "--set", "tasks_per_chunk=1", "--set", f"episodes={sizes.episodes}",
     )  # fmt: skip
-    killed, children = _kill(cmd, env, float(rng.uniform(0.5, 4.0)))
+    killed, children = _kill(cmd, env, float(rng.uniform(*sizes.generate_kill)))
     orphans = _orphans(children)
     lost = int(_digest(keep) != before)
     target = home / "datasets" / ds_id
@@ -136,17 +151,19 @@ def run_generate(
 
 
 def run_train(
-    home: Path, rng: np.random.Generator, env: dict[str, str]
+    home: Path, rng: np.random.Generator, env: dict[str, str], sizes: Sizes
 ) -> tuple[int, int, int, int]:
     out = home / "ckpt" / f"run{int(rng.integers(10**9))}"
     cmd = _cli(
         "train", "ad", "--task", FAMILY, "--dataset", KEEP, "--smoke", "--out", str(out),
-        "--no-progress", "--set", "train.steps=150", "--set", "train.checkpoint_every=10",
+        "--no-progress", "--set", f"train.steps={sizes.steps}",
+        "--set", f"train.checkpoint_every={sizes.save_every}",
     )  # fmt: skip
     if rng.random() < 0.25:  # during start-up and data loading
         killed, children = _kill(cmd, env, float(rng.uniform(0.5, 4.0)))
     else:  # during training: a random number of updates in, at a random moment of a step
-        target = int(rng.integers(1, 15)) * 10
+        saves = sizes.steps // sizes.save_every
+        target = int(rng.integers(1, saves)) * sizes.save_every
         killed, children = _kill(
             cmd, env, float(rng.uniform(0.0, 0.05)), when=lambda: _step(out) >= target
         )
@@ -190,7 +207,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="kills per command")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=["generate", "train"], default=None)
+    parser.add_argument(
+        "--tiny", action="store_true", help="one small kill of each command (tests)"
+    )
     args = parser.parse_args()
+    sizes = TINY if args.tiny else Sizes()
+    if args.tiny:
+        args.runs = 1
     rng = np.random.default_rng(args.seed)
     totals: dict[str, tuple[int, int, int, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -210,7 +233,8 @@ def main() -> None:
             killed = 0
             for i in range(args.runs):
                 start = time.perf_counter()
-                *got, seen = (run_generate if kind == "generate" else run_train)(home, rng, env)
+                run = run_generate if kind == "generate" else run_train
+                *got, seen = run(home, rng, env, sizes)
                 counts += got
                 killed += seen >= 0
                 how = f"killed with {seen} children" if seen >= 0 else "finished before the kill"

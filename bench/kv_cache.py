@@ -1,6 +1,6 @@
 """Evaluation steps per second: the KV cache against recomputing the whole context every step.
 
-Usage: python bench/kv_cache.py [--contexts 1000 4000] [--envs 16] [--steps 20]
+Usage: python bench/kv_cache.py [--contexts 1000 4000] [--envs 16] [--steps 20] [--tiny]
 
 An AD model (d_model 64, 4 layers, 4 heads, one token per transition) with a window of
 ``context`` transitions acts for ``--envs`` trials at once. With the context full, it times one
@@ -26,7 +26,12 @@ def main() -> None:
     parser.add_argument("--contexts", type=int, nargs="+", default=[1000, 4000])
     parser.add_argument("--envs", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument(
+        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.contexts, args.envs, args.steps = [64], 2, 3
     print(
         f"AD, d_model 64, 4 layers, {args.envs} envs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"

@@ -1,6 +1,7 @@
 """Per-task returns of a results file, so that a mean does not hide the tasks a method fails.
 
 Usage: python bench/per_task.py RESULT.json [--markdown]
+       python bench/per_task.py --tiny
 
 For each test task of the result's family (in the split's order) prints the task, its exact
 random and oracle returns, the mean first-episode return, the final return (mean over the last
@@ -8,12 +9,14 @@ random and oracle returns, the mean first-episode return, the final return (mean
 final return over the result's runs (a learned result: training runs, evaluation seeds averaged
 within each; a reference agent: its evaluation seeds). Reads schema-1 and schema-2 files
 (``.json`` or ``.json.gz``). Bandits have no per-task random/oracle return and are refused.
+``--tiny`` first writes a result of the oracle on DarkRoom-v0 (3 episodes) and reads that.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +62,29 @@ def per_task(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def oracle_result(path: Path) -> Path:
+    """Write a small result to ``path``: the oracle on DarkRoom-v0, one seed, 3 episodes."""
+    from icrl_bench import evaluate
+    from icrl_bench.eval.agents import OracleAgent
+    from icrl_bench.eval.results import build_result, write_result
+
+    agent = OracleAgent()
+    res = evaluate(agent, "DarkRoom-v0", "online-v1", seeds=[0], episodes=3)
+    return write_result(build_result(res, agent.name, config={"agent": agent.name}), path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("result", type=Path)
+    parser.add_argument("result", type=Path, nargs="?", help="required without --tiny")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
+    )
     args = parser.parse_args(argv)
+    if args.tiny:
+        args.result = oracle_result(Path(tempfile.mkdtemp()) / "oracle.json")
+    elif args.result is None:
+        parser.error("RESULT is required (or --tiny)")
     try:
         doc = read(args.result)
         rows = per_task(doc) if not is_bandit(doc["env_id"]) else []

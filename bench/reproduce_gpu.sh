@@ -6,7 +6,7 @@
 #
 # Usage: bench/reproduce_gpu.sh [--tiny] [run-suite options, e.g. --workers 4 --executor ray]
 #   --tiny  every job at the smallest size (smoke data, 20 updates): checks the whole path on a
-#           CPU in minutes (tests/test_bench.py runs it)
+#           CPU in minutes (too long for tests/test_bench.py, which runs every other script)
 set -euo pipefail
 tiny=()
 if [[ "${1:-}" == "--tiny" ]]; then

@@ -1,11 +1,12 @@
 """Env-steps per second of a simulator family's process-sharded vector env against one env.
 
-Usage: python bench/sim_vector_throughput.py [--envs 16] [--seconds 10] [--ids ...]
+Usage: python bench/sim_vector_throughput.py [--envs 16] [--seconds 10] [--ids ...] [--tiny]
 
 The reference is the ordinary ``gym.make`` env stepped in a Python loop. The vector env holds
 ``--envs`` envs (one per test task), split over one worker process per core
 (``ProcessVectorEnv``). Both draw uniform-random actions and reset at the horizon. Prints both
 rates and their ratio for each family; the ratio is bounded by the number of cores.
+``--tiny``: 2 envs for 0.2 s each.
 """
 
 from __future__ import annotations
@@ -62,7 +63,12 @@ def main() -> None:
     parser.add_argument(
         "--ids", nargs="+", default=["icrl_bench/HalfCheetahVel-v0", "icrl_bench/ML1-Reach-v0"]
     )
+    parser.add_argument(
+        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.envs, args.seconds = 2, 0.2
     print(f"cores: {os.cpu_count()}, vector envs: {args.envs}")
     for env_id in args.ids:
         one = single_rate(env_id, args.seconds)

@@ -1,6 +1,6 @@
 """Measured cost of a suite's training on this machine, in CPU-hours.
 
-Usage: python bench/suite_cost.py [SUITE ...] [--updates 3] [--threads 2] [--flops]
+Usage: python bench/suite_cost.py [SUITE ...] [--updates 3] [--threads 2] [--flops] [--tiny]
 
 For every distinct (baseline, family) of the suite's training jobs, trains the suite's exact
 config (its overrides included, ``--smoke`` when the suite uses it) twice on a small dataset of
@@ -16,7 +16,8 @@ backward, torch's ``FlopCounterMode``, at batch 2 times half the config's batch:
 linear in the batch) and prints each config's achieved FLOP/s on this CPU and the suite's total
 FLOPs, the basis of docs/scaling.md's expected GPU time. Attention is counted through the math
 backend (torch's counter does not see the CPU's fused kernel), over the full T x T score matrix.
-``--no-timing`` counts without timing.
+``--no-timing`` counts without timing. ``--tiny`` times one update of the first baseline on the
+suite's first family, to check the script runs.
 """
 
 from __future__ import annotations
@@ -68,8 +69,11 @@ def trainer(method: str, fam: str, sets: list[str], smoke: bool) -> tuple[Callab
     return run, int(raw["train"]["batch_size"])
 
 
-def seconds_per_update(method: str, fam: str, sets: list[str], smoke: bool, updates: int) -> float:
-    """Seconds per training update of a config, start-up excluded."""
+def seconds_per_update(
+    method: str, fam: str, sets: list[str], smoke: bool, updates: int, refine: bool = True
+) -> float:
+    """Seconds per training update of a config, start-up excluded (``refine``: time more
+    updates where they are too fast to rise above start-up noise)."""
     run, _ = trainer(method, fam, sets, smoke)
 
     def timed(steps: int) -> float:
@@ -79,7 +83,9 @@ def seconds_per_update(method: str, fam: str, sets: list[str], smoke: bool, upda
 
     base = timed(1)
     per = (timed(1 + updates) - base) / updates
-    if per * updates < 5.0:  # fast updates: time enough of them to rise above start-up noise
+    if (
+        refine and per * updates < 5.0
+    ):  # fast updates: time enough of them to rise above start-up noise
         more = min(200, max(updates, int(10.0 / max(per, 0.02))))
         per = (timed(1 + more) - base) / more
     return max(per, 0.0)
@@ -110,7 +116,12 @@ def main() -> None:
     parser.add_argument("--families", nargs="*", default=None, help="only these families")
     parser.add_argument("--flops", action="store_true", help="also count FLOPs per update")
     parser.add_argument("--no-timing", action="store_true", help="count FLOPs only (with --flops)")
+    parser.add_argument(
+        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.updates = 1
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", str(Path(tempfile.mkdtemp()) / "home"))
     for name in args.suites:
@@ -118,11 +129,13 @@ def main() -> None:
         seeds = len(doc.get("train_seeds", [0]))
         total, total_flops = 0.0, 0.0
         print(f"suite {name}: {seeds} training seed(s), {args.threads} threads")
-        for fam, fs in doc["families"].items():
+        families = list(doc["families"].items())[: 1 if args.tiny else None]
+        for fam, fs in families:
             if args.families and fam not in args.families:
                 continue
             fs = fs or {}
-            for method in fs.get("baselines") or doc.get("baselines") or []:
+            methods = fs.get("baselines") or doc.get("baselines") or []
+            for method in methods[: 1 if args.tiny else None]:
                 over = doc.get("overrides") or {}
                 sets = [str(s) for k in ("all", method, f"{method}@{fam}") for s in over.get(k, [])]
                 steps = int(
@@ -130,11 +143,13 @@ def main() -> None:
                         "steps", 10_000
                     )
                 )
-                smoke = bool(doc.get("smoke"))
+                smoke = bool(doc.get("smoke")) or args.tiny
                 line = f"  {method:10} {fam:20}"
                 per = 0.0
                 if not args.no_timing:
-                    per = seconds_per_update(method, fam, sets, smoke, args.updates)
+                    per = seconds_per_update(
+                        method, fam, sets, smoke, args.updates, refine=not args.tiny
+                    )
                     hours = per * steps * seeds * args.threads / 3600
                     total += hours
                     line += f" {per:7.3f} s/update x {steps:>7} x {seeds} = {hours:8.2f} CPU-h"

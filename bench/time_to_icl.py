@@ -2,7 +2,7 @@
 
 Usage: python bench/time_to_icl.py {ad,dpt} [--set KEY=VALUE ...] [--eval-every 1000]
        [--seeds 0 1 2] [--threshold 0.5] [--train-goals] [--keep-going] [--threads 2]
-       [--family DarkRoom-v0 --dataset ID --protocol online-v1]
+       [--family DarkRoom-v0 --dataset ID --protocol online-v1] [--tiny]
 
 Trains the shipped DarkRoom-v0 config of AD or DPT (with ``--set`` overrides) on its training
 dataset, which is generated first if the store lacks it (the recipe named by the config's
@@ -19,6 +19,9 @@ stops there unless ``--keep-going``. Dataset generation is timed separately and 
 ``--family`` (with ``--dataset`` and ``--protocol``) runs the same loop on another family's
 shipped config, to measure a recipe's learning curve there; bandit lines add the mean
 cumulative regret.
+
+``--tiny`` trains the smoke config on smoke data for 2 updates and evaluates 3 episodes after
+each, with a threshold every model reaches: it checks that the script runs.
 """
 
 from __future__ import annotations
@@ -50,14 +53,14 @@ class Reached(Exception):
 
 
 def scores(
-    agent: Any, family: str, protocol: str, seeds: list[int], split: str
+    agent: Any, family: str, protocol: str, seeds: list[int], split: str, episodes: int | None
 ) -> tuple[float, float, np.ndarray, float | None]:
     """Normalised final score, NAUC (means over seeds x tasks), per-task final returns, and the
-    mean cumulative regret on bandits."""
+    mean cumulative regret on bandits (``episodes``: the protocol's when ``None``)."""
     from icrl_bench.eval import evaluate
     from icrl_bench.eval.metrics import final_score
 
-    res = evaluate(agent, family, protocol, seeds=seeds, split=split)
+    res = evaluate(agent, family, protocol, seeds=seeds, split=split, episodes=episodes)
     m = res.metrics()
     final = final_score(res.returns).mean(axis=0)
     regret = m["regret"]["mean"] if "regret" in m else None
@@ -79,7 +82,14 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write the evaluation records here")
     parser.add_argument("--family", default=FAMILY, help="another family (needs --dataset)")
     parser.add_argument("--protocol", default="online-v1")
+    parser.add_argument(
+        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
+    )
     args = parser.parse_args()
+    episodes = None
+    if args.tiny:
+        args.set = [*args.set, "train.steps=2"]
+        args.eval_every, args.seeds, args.threshold, episodes = 1, [0], -1e9, 3
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
 
@@ -94,11 +104,13 @@ def main() -> None:
     fam = args.family
     if fam != FAMILY and args.dataset is None:
         parser.error("--family needs --dataset")
-    raw = read_config(args.method, fam, sets=[*args.set, every])
+    raw = read_config(args.method, fam, sets=[*args.set, every], smoke=args.tiny)
     dataset = args.dataset
     t0 = time.perf_counter()
     if dataset is None:
         variant, scale, overrides = DATASETS[args.method]
+        if args.tiny:
+            scale, overrides = "smoke", {}
         dataset = data.generate(fam, variant, scale, seed=0, overrides=overrides)
     data_seconds = time.perf_counter() - t0
     print(
@@ -114,7 +126,7 @@ def main() -> None:
         clock["train"] += time.perf_counter() - clock["since"]
         agent = recipe.agent(model)
         record: dict[str, Any] = {"step": step, "train_seconds": round(clock["train"], 1)}
-        nf, nauc, per_goal, regret = scores(agent, fam, args.protocol, args.seeds, "test")
+        nf, nauc, per_goal, regret = scores(agent, fam, args.protocol, args.seeds, "test", episodes)
         record.update(normalized_final=nf, nauc=nauc, per_goal=per_goal.round(2).tolist())
         line = (
             f"step {step:6d}  train {clock['train'] / 60:6.2f} min  test: normalized final "
@@ -124,7 +136,7 @@ def main() -> None:
             record["regret"] = regret
             line += f"  regret {regret:6.2f}"
         if args.train_goals:
-            tnf, tnauc, _, _ = scores(agent, fam, args.protocol, args.seeds[:1], "train")
+            tnf, tnauc, _, _ = scores(agent, fam, args.protocol, args.seeds[:1], "train", episodes)
             record.update(train_normalized_final=tnf, train_nauc=tnauc)
             line += f"  | train goals: {tnf:6.3f}  NAUC {tnauc:6.3f}"
         print(line, flush=True)

@@ -3,7 +3,7 @@ mode, to choose defaults per config (the trainer enables bf16 autocast only on C
 
 Usage: python bench/train_precision.py [--steps 20] [--threads 2] [--methods ad dpt]
        [--batch N] [--modes fp32 bf16 bf16-fp32-attention compile compile-bf16-fp32-attention]
-       [--profile]
+       [--profile] [--tiny]
 
 Modes, each on the same batches (drawn as in ``bench/train_throughput.py``) with AdamW and
 gradient clipping:
@@ -18,7 +18,8 @@ gradient clipping:
 
 Prints transitions per second for each mode (best of 3 timed runs after warm-up) and its ratio
 to the first mode's (``fp32`` by default); ``--profile`` also prints, per mode, the operators
-that took the most CPU time over 10 updates (``torch.profiler``).
+that took the most CPU time over 10 updates (``torch.profiler``). ``--tiny`` times one update
+of batch 2 on smoke data in the eager modes, to check the script runs.
 """
 
 from __future__ import annotations
@@ -68,13 +69,20 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="default: the config's")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--profile", action="store_true", help="top operators per mode")
+    parser.add_argument(
+        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
+    repeats = 3
+    if args.tiny:  # compiling takes minutes: the eager modes only
+        args.steps, args.batch, repeats, args.methods = 1, 2, 1, args.methods[:1]
+        args.modes = [m for m in args.modes if not m.startswith("compile")]
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for method in args.methods:
-        module, cfg, tcfg, batches = shipped_batches(method, args.batch)
+        module, cfg, tcfg, batches = shipped_batches(method, args.batch, args.tiny)
         batch_size = args.batch or tcfg.batch_size
         print(
             f"{method} (DarkRoom-v0 config: d_model {cfg.d_model}, {cfg.n_layers} layers, "
@@ -97,6 +105,7 @@ def main() -> None:
                         args.steps,
                         "bf16" in mode,
                         batch_size * cfg.context,
+                        repeats,
                     )
             except Exception as err:  # a compile failure is a result to report
                 first = str(err).strip().splitlines()[0] if str(err).strip() else ""

@@ -1,7 +1,7 @@
 """Training throughput of the shipped DarkRoom-v0 AD and DPT configs against a plain fp32
 ``nn.TransformerEncoder`` of the same size.
 
-Usage: python bench/train_throughput.py [--steps 20] [--threads 2] [--methods ad dpt]
+Usage: python bench/train_throughput.py [--steps 20] [--threads 2] [--methods ad dpt] [--tiny]
 
 For each method, both sides train on the same batches, drawn by the method's own sampler from a
 small DarkRoom-v0 dataset of its kind, with AdamW and gradient clipping:
@@ -16,7 +16,8 @@ small DarkRoom-v0 dataset of its kind, with AdamW and gradient clipping:
   context prefix under a causal mask (the reference DPT layout).
 
 Prints transitions per second for each (best of 3 timed runs of ``--steps`` updates after
-warm-up) and their ratio (target >= 2x).
+warm-up) and their ratio (target >= 2x). ``--tiny`` times one update of batch 2 on smoke data,
+to check the script runs.
 """
 
 from __future__ import annotations
@@ -109,8 +110,10 @@ def rate(
     steps: int,
     amp: bool,
     transitions: int,
+    repeats: int = 3,
 ) -> float:
-    """Transitions per second of AdamW updates over ``batches`` (best of 3 runs)."""
+    """Transitions per second of AdamW updates over ``batches`` (best of ``repeats`` runs, after
+    a warm-up of as many updates)."""
     opt = torch.optim.AdamW(params, lr=1e-3)
 
     def run(n: int) -> None:
@@ -122,19 +125,21 @@ def rate(
             nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
 
-    run(3)
+    run(repeats)
     best = float("inf")
-    for _ in range(3):
+    for _ in range(repeats):
         start = time.perf_counter()
         run(steps)
         best = min(best, time.perf_counter() - start)
     return steps * transitions / best
 
 
-def shipped_batches(method: str, batch_size: int | None = None) -> tuple[Any, Any, Any, list]:
+def shipped_batches(
+    method: str, batch_size: int | None = None, tiny: bool = False
+) -> tuple[Any, Any, Any, list]:
     """The shipped DarkRoom-v0 config of ``method`` and 8 batches drawn by its own sampler from a
     small DarkRoom-v0 dataset of its kind: ``(module, model config, train config, batches)``;
-    ``batch_size`` overrides the config's."""
+    ``batch_size`` overrides the config's; ``tiny``: smoke data and 2 batches."""
     from icrl_bench import data
 
     raw = read_config(method, "DarkRoom-v0")
@@ -142,10 +147,10 @@ def shipped_batches(method: str, batch_size: int | None = None) -> tuple[Any, An
     cfg: Any = build(module.Config, raw["model"], "model")
     tcfg = build(TrainConfig, raw["train"], "train")
     variant, scale = ("histories", "smoke") if method == "ad" else ("uniform-rollin", "small")
-    ds = data.load(data.generate("DarkRoom-v0", variant, scale, seed=0))
+    ds = data.load(data.generate("DarkRoom-v0", variant, "smoke" if tiny else scale, seed=0))
     sample = module.make_sampler(cfg, ds, batch_size or tcfg.batch_size, torch.device("cpu"))
     rng = np.random.default_rng(0)
-    return module, cfg, tcfg, [sample(rng) for _ in range(8)]
+    return module, cfg, tcfg, [sample(rng) for _ in range(2 if tiny else 8)]
 
 
 def main() -> None:
@@ -153,13 +158,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--methods", nargs="+", default=["ad", "dpt"], choices=["ad", "dpt"])
+    parser.add_argument(
+        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
+    batch_size, repeats = (2, 1) if args.tiny else (None, 3)
+    steps = 1 if args.tiny else args.steps
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for method in args.methods:
-        module, cfg, tcfg, batches = shipped_batches(method)
+        module, cfg, tcfg, batches = shipped_batches(method, batch_size, args.tiny)
+        tcfg.batch_size = batch_size or tcfg.batch_size
         torch.manual_seed(0)
         ours = (
             ad.ADModel(cfg, GRID, ACTIONS) if method == "ad" else dpt.DPTModel(cfg, GRID, ACTIONS)
@@ -171,11 +182,12 @@ def main() -> None:
             list(ours.parameters()),
             lambda b, m=ours, f=module.loss_fn: f(m, b)[0],  # type: ignore[misc]
             batches,
-            args.steps,
+            steps,
             tcfg.amp,
             transitions,
+            repeats,
         )
-        r_ref = rate(ref_params, ref.loss, batches, args.steps, False, transitions)
+        r_ref = rate(ref_params, ref.loss, batches, steps, False, transitions, repeats)
         print(
             f"{method} (DarkRoom-v0 config: d_model {cfg.d_model}, {cfg.n_layers} layers, "
             f"{cfg.n_heads} heads, dropout {cfg.dropout}, batch {tcfg.batch_size} x "
