@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -513,8 +513,13 @@ def reference_returns(env_id: str, split: str = "test") -> dict[str, np.ndarray]
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return task_references(env_id, getattr(tasks(env_id), split))
+
+
+def task_references(env_id: str, chosen: Sequence[Task]) -> dict[str, np.ndarray]:
+    """Random and oracle episode returns for each of ``chosen`` tasks of a family (computed
+    by its core, or measured and cached for the simulator families)."""
     spec = family(env_id)
-    chosen = getattr(tasks(env_id), split)
     if spec.kind.references == "scripted-expert":
         return scripted_expert_references(spec.name, chosen, spec.horizon)
     if spec.kind.references == "sac-expert":

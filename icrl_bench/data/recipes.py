@@ -43,7 +43,7 @@ from icrl_bench.data.store import (
 from icrl_bench.errors import IcrlBenchError, UnknownIdError
 from icrl_bench.kinds import KINDS, Scale
 from icrl_bench.provenance import __version__, git_sha
-from icrl_bench.registry import FamilySpec, family, tasks
+from icrl_bench.registry import FamilySpec, family, task_references, tasks
 from icrl_bench.values import COUNT, NON_NEGATIVE_INT, SEED, UNIT, Range
 
 SCHEMA_VERSION = 1
@@ -443,7 +443,7 @@ def generate(
             counts = _write_chunks(writer, chunks, p, workers, progress, on_chunk)
             arrays = writer.close()
             # the chosen tasks are the first of their split: their references are its first
-            refs = family(p.env_id).core().reference_returns(chosen)
+            refs = task_references(p.env_id, chosen)
             n_tasks = len(chosen)
             manifest = {
                 "schema_version": SCHEMA_VERSION,

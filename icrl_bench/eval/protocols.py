@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from icrl_bench.errors import UnknownIdError
-from icrl_bench.registry import FAMILIES, FamilySpec, family
+from icrl_bench.registry import FamilySpec, family
 
 
 @dataclass(frozen=True)
@@ -140,13 +140,13 @@ def _zero_shot(s: Setting) -> Setting:
     )
 
 
-SETTINGS: dict[tuple[str, str], Setting] = {}
-for _spec in FAMILIES:
-    _on = _online(_spec)
-    SETTINGS[(_spec.name, "online-v1")] = _on
-    SETTINGS[(_spec.name, "offline-prompt-v1")] = _offline(_on, _spec)
-    SETTINGS[(_spec.name, "offline-prompt-v2")] = _offline_uniform(_on, _spec)
-    SETTINGS[(_spec.name, "zero-shot-v1")] = _zero_shot(_on)
+#: how each protocol's setting follows from the family's ``online-v1`` trial
+_DERIVED = {
+    "online-v1": lambda on, spec: on,
+    "offline-prompt-v1": _offline,
+    "offline-prompt-v2": _offline_uniform,
+    "zero-shot-v1": lambda on, spec: _zero_shot(on),
+}
 
 
 def protocol(protocol_id: str) -> Protocol:
@@ -161,7 +161,7 @@ def setting(env_id: str, protocol_id: str) -> Setting:
     """The settings a protocol fixes for a family."""
     spec = family(env_id)
     protocol(protocol_id)
-    found = SETTINGS.get((spec.name, protocol_id))
-    if found is None:
+    derive = _DERIVED.get(protocol_id)
+    if derive is None:
         raise UnknownIdError(f"protocol {protocol_id!r} is not defined for {spec.name}")
-    return found
+    return derive(_online(spec), spec)
