@@ -542,16 +542,33 @@ def return_bounds(spec: FamilySpec) -> tuple[Any, Any, str]:
     return -np.inf, np.inf, "the finite numbers"  # MuJoCo: no bound short of the physics
 
 
+def _register(spec: FamilySpec) -> None:
+    provide_distribution(spec.name, functools.partial(_distribution, spec.name))
+    if spec.env_id in gym.registry:
+        return
+    gym.register(
+        id=spec.env_id,
+        entry_point=f"{spec.module}:{spec.env_class}",
+        vector_entry_point=f"{spec.module}:{spec.env_class}Vector",
+        kwargs={"family": spec.name, **spec.params},
+        max_episode_steps=spec.horizon,
+    )
+
+
 def register_all() -> None:
     """Register every family with Gymnasium; safe to call more than once."""
     for spec in FAMILIES:
-        provide_distribution(spec.name, functools.partial(_distribution, spec.name))
-        if spec.env_id in gym.registry:
-            continue
-        gym.register(
-            id=spec.env_id,
-            entry_point=f"{spec.module}:{spec.env_class}",
-            vector_entry_point=f"{spec.module}:{spec.env_class}Vector",
-            kwargs={"family": spec.name, **spec.params},
-            max_episode_steps=spec.horizon,
-        )
+        _register(spec)
+
+
+def register_family(spec: FamilySpec) -> None:
+    """Register a family that is not in :data:`FAMILIES` (a family of your own, or one you
+    are trying out before adding its entry): afterwards every layer treats it as registered.
+
+    Raises:
+        ValueError: a family of that name is already registered.
+    """
+    if spec.name in _BY_NAME:
+        raise ValueError(f"{spec.name} is already registered")
+    _BY_NAME[spec.name] = spec
+    _register(spec)

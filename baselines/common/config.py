@@ -131,12 +131,19 @@ def read_config(
     sets: list[str] | None = None,
     smoke: bool = False,
 ) -> dict[str, Any]:
-    """The raw config: the file (default the shipped one), then ``smoke``, then ``sets``."""
+    """The raw config: the file (default the shipped one), then ``smoke``, then ``sets``.
+
+    A family without a shipped config (one just added to the registry) trains with the
+    method's dataclass defaults; it has no smoke budget until a config gives it one.
+    """
     path = Path(file) if file else config_path(method, family_name)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
-        raise ConfigError(f"no config {path} (no {method} config for {family_name})") from None
+        if file or smoke:
+            why = "--smoke needs a config with a smoke section" if smoke and not file else ""
+            raise ConfigError(f"no config {path} ({why or f'no {method} config'})") from None
+        raw = {"source": f"the defaults of {method} (no shipped config for {family_name})"}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(raw, dict):
