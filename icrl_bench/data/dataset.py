@@ -15,6 +15,7 @@ import numpy as np
 from icrl_bench.data.store import (
     CORE_ARRAYS,
     MANIFEST,
+    STEP_ARRAYS,
     DatasetError,
     datasets_root,
     open_array,
@@ -25,20 +26,6 @@ from icrl_bench.data.store import (
 )
 from icrl_bench.registry import family
 from icrl_bench.tasks import Task
-
-#: array name -> what a window or trajectory calls it
-STEP_ARRAYS = (
-    "observations",
-    "next_observations",
-    "actions",
-    "rewards",
-    "terminations",
-    "truncations",
-    "task_index",
-    "history_index",
-    "episode_index",
-    "step_index",
-)
 
 SLICES = ("early", "mid", "late")
 #: the dtypes an array file may declare (little-endian numbers and booleans); anything else, an

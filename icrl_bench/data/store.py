@@ -32,7 +32,27 @@ import numpy as np
 from icrl_bench.errors import IcrlBenchError, UnknownIdError
 
 MANIFEST = "manifest.json"
+#: per-transition arrays, one row per step (what a window or trajectory is cut from)
+STEP_ARRAYS = (
+    "observations",
+    "next_observations",
+    "actions",
+    "rewards",
+    "terminations",
+    "truncations",
+    "task_index",
+    "history_index",
+    "episode_index",
+    "step_index",
+)
 #: arrays every dataset holds (optimal_actions only where the source computes them)
+CORE_ARRAYS = (
+    *STEP_ARRAYS,
+    "history_offsets",
+    "episode_offsets",
+    "history_task",
+    "history_kind",
+)
 CORE_ARRAYS = (
     "observations",
     "next_observations",
@@ -250,9 +270,14 @@ def staging(final: Path) -> Iterator[Path]:
 
 
 def write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
-    """Write ``manifest.json`` (last, so its presence marks a complete dataset)."""
+    """Write ``manifest.json`` (last, so its presence marks a complete dataset) atomically: a
+    temporary file renamed over it, so a reader never sees a partial manifest. NaN and infinite
+    numbers are refused (they are not JSON)."""
     path = directory / MANIFEST
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def open_array(directory: Path, meta: Mapping[str, Any]) -> np.ndarray:

@@ -14,7 +14,7 @@ reset for the whole episode, so that the step function has no Python loop over e
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -207,6 +207,52 @@ def random_actions(space: gym.Space[Any], num_envs: int, rng: np.random.Generato
     return rng.integers(int(space.n), size=num_envs)
 
 
+def reset_targets(
+    options: dict[str, Any] | None, num_envs: int
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Check a vector env's reset options; returns them and the indices of the envs to reset
+    (all, or those of ``options["reset_mask"]``).
+
+    Raises:
+        ValueError: an option other than ``task`` and ``reset_mask``.
+    """
+    options = options or {}
+    unknown = set(options) - {"task", "reset_mask"}
+    if unknown:
+        raise ValueError(f"unknown reset options {sorted(unknown)}")
+    mask = options.get("reset_mask")
+    idx = np.arange(num_envs) if mask is None else np.flatnonzero(np.asarray(mask, dtype=bool))
+    return options, idx
+
+
+def autoreset(
+    mode: AutoresetMode,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    observe: Callable[[], np.ndarray],
+    reset: Callable[[np.ndarray], None],
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """What a vector env does with the envs a step ended, per Gymnasium's autoreset modes.
+
+    ``SAME_STEP`` resets them now (``reset(indices)``) and reports their final observations
+    (``observe()`` before the reset) in the info; ``NEXT_STEP`` leaves them for the next step,
+    which resets them instead of stepping; ``DISABLED`` leaves them to the caller's
+    ``reset_mask``.
+
+    Returns:
+        The envs pending a ``NEXT_STEP`` reset (all False in the other modes) and the info
+        entries of the step.
+    """
+    done = terminated | truncated
+    if mode is AutoresetMode.NEXT_STEP:
+        return done, {}
+    if mode is AutoresetMode.SAME_STEP and done.any():
+        info = {"final_obs": observe().copy(), "_final_obs": done}
+        reset(np.flatnonzero(done))
+        return np.zeros_like(done), info
+    return np.zeros_like(done), {}
+
+
 class CoreEnv(gym.Env[Any, Any]):
     """A single env over a :class:`BatchedCore` with one env.
 
@@ -325,7 +371,6 @@ class CoreVectorEnv(VectorEnv[Any, Any, Any]):
             self._fixed = self._validate_task_list(tasks)
         self._rngs: list[np.random.Generator | None] = [None] * num_envs
         self._needs_reset = np.zeros(num_envs, dtype=bool)
-        self._all = np.arange(num_envs)
 
     @property
     def family(self) -> str:
@@ -383,15 +428,10 @@ class CoreVectorEnv(VectorEnv[Any, Any, Any]):
         options: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset all envs, or those in ``options["reset_mask"]``."""
-        options = options or {}
-        unknown = set(options) - {"task", "reset_mask"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}")
+        options, idx = reset_targets(options, self.num_envs)
         if "task" in options:
             self._fixed = self._validate_task_list(options["task"])
         self._seed(seed)
-        mask = options.get("reset_mask")
-        idx = self._all if mask is None else np.flatnonzero(np.asarray(mask, dtype=bool))
         self._reset_envs(idx)
         self._needs_reset[idx] = False
         return self._core.observe(), {}
@@ -410,20 +450,14 @@ class CoreVectorEnv(VectorEnv[Any, Any, Any]):
         )
         rewards, terminated = self._core.step(acts)
         truncated = (self._core.t >= self._horizon) & ~terminated
-        info: dict[str, Any] = {}
-        if pending is not None:
-            if pending.size:
-                self._reset_envs(pending)
-                rewards[pending] = 0.0
-                terminated[pending] = False
-                truncated[pending] = False
-            self._needs_reset = terminated | truncated
-        elif self.autoreset_mode is AutoresetMode.SAME_STEP:
-            mask = terminated | truncated
-            if mask.any():
-                info = {"final_obs": self._core.observe().copy(), "_final_obs": mask}
-                self._reset_envs(np.flatnonzero(mask))
-        # DISABLED: the caller resets with options={"reset_mask": ...}
+        if pending is not None and pending.size:
+            self._reset_envs(pending)
+            rewards[pending] = 0.0
+            terminated[pending] = False
+            truncated[pending] = False
+        self._needs_reset, info = autoreset(
+            self.autoreset_mode, terminated, truncated, self._core.observe, self._reset_envs
+        )
         return self._core.observe(), rewards, terminated, truncated, info
 
     def oracle_action(self) -> np.ndarray:

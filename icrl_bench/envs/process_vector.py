@@ -27,7 +27,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from icrl_bench.envs.core import validate_task
+from icrl_bench.envs.core import autoreset, reset_targets, validate_task
 from icrl_bench.errors import InvalidActionError, InvalidTaskError
 from icrl_bench.tasks import Task, train_split
 
@@ -331,25 +331,44 @@ class ProcessVectorEnv(VectorEnv[Any, Any, Any]):
                 f"{self.family}: got {len(tasks)} tasks for {self.num_envs} envs"
             )
         valid = [None if t is None else self._space.validate_task(t) for t in tasks]
-        for k, shard in enumerate(self._shards):
-            shard.send(("set_tasks", valid[self._bounds[k] : self._bounds[k + 1]]))
-        for shard in self._shards:
-            self._recv(shard)
+        for k in range(len(self._shards)):
+            self._send(k, ("set_tasks", valid[self._bounds[k] : self._bounds[k + 1]]))
+        self._replies(range(len(self._shards)))
 
     def _gather(self, cmd: str, payload: Any) -> list[Any]:
-        for shard in self._shards:
-            shard.send((cmd, payload))
+        for k in range(len(self._shards)):
+            self._send(k, (cmd, payload))
         out: list[Any] = []
-        for shard in self._shards:
-            out.extend(self._recv(shard))
+        for reply in self._replies(range(len(self._shards))):
+            out.extend(reply)
         return out
 
-    @staticmethod
-    def _recv(shard: Any) -> Any:
-        reply = shard.recv()
-        if isinstance(reply, _Failure):
-            raise reply.error
-        return reply
+    def _died(self, k: int) -> RuntimeError:
+        code = self._procs[k].exitcode if k < len(self._procs) else None
+        return RuntimeError(
+            f"{self.env_cls.__name__} worker {k} died (exit code {code}); close this env and "
+            "make a new one"
+        )
+
+    def _send(self, k: int, msg: tuple[str, Any]) -> None:
+        try:
+            self._shards[k].send(msg)
+        except OSError:  # a broken pipe: the worker is gone
+            raise self._died(k) from None
+
+    def _replies(self, shards: Sequence[int]) -> list[Any]:
+        """Every listed shard's reply, in order. All are read before a failure is raised, so
+        that no reply is left in a pipe to answer the next command."""
+        replies: list[Any] = []
+        for k in shards:
+            try:
+                replies.append(self._shards[k].recv())
+            except (EOFError, OSError):
+                replies.append(_Failure(self._died(k)))
+        for reply in replies:
+            if isinstance(reply, _Failure):
+                raise reply.error
+        return replies
 
     def _per_shard(self, cmd: str, items: dict[int, Any]) -> dict[int, Any]:
         """Send ``cmd`` with ``{env index: argument}`` to the shards holding those envs, in
@@ -360,10 +379,10 @@ class ProcessVectorEnv(VectorEnv[Any, Any, Any]):
             plan[k].append((i - int(self._bounds[k]), arg))
         active = [k for k, part in enumerate(plan) if part]
         for k in active:
-            self._shards[k].send((cmd, plan[k]))
+            self._send(k, (cmd, plan[k]))
         out: dict[int, Any] = {}
-        for k in active:
-            for (local, _), reply in zip(plan[k], self._recv(self._shards[k]), strict=True):
+        for k, replies in zip(active, self._replies(active), strict=True):
+            for (local, _), reply in zip(plan[k], replies, strict=True):
                 out[int(self._bounds[k]) + local] = reply
         return out
 
@@ -378,18 +397,9 @@ class ProcessVectorEnv(VectorEnv[Any, Any, Any]):
         options: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset all envs, or those in ``options["reset_mask"]``."""
-        options = options or {}
-        unknown = set(options) - {"task", "reset_mask"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}")
+        options, idx = reset_targets(options, self.num_envs)
         if "task" in options:
             self._set_tasks(options["task"])
-        mask = options.get("reset_mask")
-        idx = (
-            np.arange(self.num_envs)
-            if mask is None
-            else np.flatnonzero(np.asarray(mask, dtype=bool))
-        )
         if seed is None:
             seeds: list[int | None] = [None] * len(idx)
             if not self._seeded:  # first reset without a seed: fresh entropy per env
@@ -427,15 +437,15 @@ class ProcessVectorEnv(VectorEnv[Any, Any, Any]):
         info: dict[str, Any] = {}
         if self.env_cls.has_success:
             info["success"] = np.array([bool(r[4].get("success", False)) for r in results])
-        if self.autoreset_mode is AutoresetMode.NEXT_STEP:
-            self._needs_reset = terminated | truncated
-        elif self.autoreset_mode is AutoresetMode.SAME_STEP:
-            done = np.flatnonzero(terminated | truncated)
-            if done.size:
-                info["final_obs"] = obs.copy()
-                info["_final_obs"] = terminated | truncated
-                for i, o in self._reset_idx(done, [None] * done.size).items():
-                    obs[i] = o
+
+        def reset_ended(done: np.ndarray) -> None:
+            for i, o in self._reset_idx(done, [None] * done.size).items():
+                obs[i] = o
+
+        self._needs_reset, ended = autoreset(
+            self.autoreset_mode, terminated, truncated, lambda: obs, reset_ended
+        )
+        info.update(ended)
         self._obs = obs
         return obs.copy(), rewards, terminated, truncated, info
 

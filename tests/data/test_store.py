@@ -239,12 +239,6 @@ def test_write_manifest_that_cannot_serialise_leaves_the_old_one(tmp_path: Path)
     assert json.loads((tmp_path / MANIFEST).read_text()) == {"version": 1}
 
 
-@pytest.mark.xfail(
-    reason="store.write_manifest writes manifest.json in place (Path.write_text), not a "
-    "temporary file then a rename: a reader that opened the old manifest sees it truncated and "
-    "rewritten under it",
-    strict=True,
-)
 def test_write_manifest_is_atomic_for_a_reader_of_the_old_one(tmp_path: Path) -> None:
     old = {"version": 1, "padding": "x" * 10_000}
     write_manifest(tmp_path, old)

@@ -207,12 +207,6 @@ def test_an_error_in_a_worker_is_raised_in_the_caller(test_tasks: list) -> None:
     venv.close()
 
 
-@pytest.mark.xfail(
-    reason="ProcessVectorEnv._per_shard raises the first worker's failure before reading the "
-    "other workers' replies; the unread replies answer the next command, so the env is out of "
-    "step after a refused action (here a reset fails with a ValueError)",
-    strict=True,
-)
 def test_the_env_is_usable_after_a_worker_refused_an_action(
     test_tasks: list, deadline: None
 ) -> None:
@@ -247,11 +241,6 @@ def test_a_crashed_worker_raises_instead_of_hanging(test_tasks: list, deadline: 
     venv.close()  # closing a broken env does not hang either
 
 
-@pytest.mark.xfail(
-    reason="a dead worker surfaces as a bare BrokenPipeError/EOFError from the pipe, which does "
-    "not say that a worker process of the vector env died",
-    strict=True,
-)
 def test_a_crashed_worker_gives_an_error_that_names_it(test_tasks: list, deadline: None) -> None:
     venv = _vec(test_tasks)
     venv.reset(seed=0)
