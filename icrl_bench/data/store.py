@@ -53,22 +53,6 @@ CORE_ARRAYS = (
     "history_task",
     "history_kind",
 )
-CORE_ARRAYS = (
-    "observations",
-    "next_observations",
-    "actions",
-    "rewards",
-    "terminations",
-    "truncations",
-    "task_index",
-    "history_index",
-    "episode_index",
-    "step_index",
-    "history_offsets",
-    "episode_offsets",
-    "history_task",
-    "history_kind",
-)
 #: recipe keys added after datasets were first written, with the value every older dataset has
 #: (datasets written before ``connected`` existed all chain next_observations within episodes)
 RECIPE_DEFAULTS: dict[str, Any] = {"connected": True}
