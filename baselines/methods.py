@@ -96,8 +96,9 @@ def method(name: str) -> MethodSpec:
     spec = METHODS.get(name)
     if spec is not None:
         return spec
-    close = difflib.get_close_matches(name, list(METHODS), n=3)
+    typed = name.lower()
+    close = difflib.get_close_matches(typed, list(METHODS), n=3)
     # two swapped letters are the commonest typo, and difflib ranks "dt" above "dpt" for "dtp"
-    close.sort(key=lambda c: sorted(c) != sorted(name))
+    close.sort(key=lambda c: sorted(c) != sorted(typed))
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise IcrlBenchError(f"unknown baseline {name!r}: {hint}known: {', '.join(METHODS)}")

@@ -16,6 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from _tiny import parse_args
 
 import icrl_bench
 from icrl_bench.data.sources import collect
@@ -79,10 +80,7 @@ def loop(variant: str, tasks: tuple, histories: int, episodes: int) -> float:
 def main() -> None:
     """Print the rates and ratios for both recipes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
-    )
-    args = parser.parse_args()
+    args = parse_args(parser)
     train = icrl_bench.tasks(ENV_ID).train
     # (histories, episodes) of the vectorised source and of the loop
     sizes = ((2, 4), (1, 2)) if args.tiny else ((20, 100), (2, 50))

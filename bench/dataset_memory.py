@@ -20,6 +20,7 @@ import tempfile
 import time
 
 import numpy as np
+from _tiny import parse_args
 
 from icrl_bench import data
 
@@ -36,14 +37,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--length", type=int, default=80)
     parser.add_argument("--batches", type=int, default=200)
-    parser.add_argument(
-        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
-    )
-    args = parser.parse_args()
+    args = parse_args(parser, batch=8, length=20, batches=5)
     if args.tiny:
         os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
         args.dataset_id = data.generate("DarkRoom-v0", "histories", "smoke", seed=0)
-        args.batch, args.length, args.batches = 8, 20, 5
     elif args.dataset_id is None:
         parser.error("DATASET_ID is required (or --tiny)")
 

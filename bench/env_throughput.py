@@ -14,6 +14,7 @@ import time
 
 import gymnasium as gym
 import numpy as np
+from _tiny import parse_args
 
 import icrl_bench  # noqa: F401  (registers the ids)
 
@@ -53,12 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-envs", type=int, default=4096)
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument(
-        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
-    )
-    args = parser.parse_args()
-    if args.tiny:
-        args.num_envs, args.seconds = 64, 0.2
+    args = parse_args(parser, num_envs=64, seconds=0.2)
     batched = batched_rate(args.num_envs, args.seconds)
     single = single_rate(args.seconds)
     print(f"batched {ENV_ID} x{args.num_envs}: {batched:,.0f} env-steps/s")

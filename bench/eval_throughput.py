@@ -20,6 +20,7 @@ import time
 
 import gymnasium as gym
 import numpy as np
+from _tiny import parse_args
 
 import icrl_bench
 from icrl_bench.eval.agents import OracleAgent
@@ -62,12 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
-    )
-    args = parser.parse_args()
-    if args.tiny:
-        args.seeds, args.repeats = 1, 1
+    args = parse_args(parser, seeds=1, repeats=1)
     seeds = list(range(args.seeds))
     episodes = (
         3 if args.tiny else icrl_bench.eval.protocols.setting("DarkRoom-v0", PROTOCOL).episodes

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from _tiny import parse_args
 
 FAMILY = "DarkRoom-v0"
 KEEP = f"{FAMILY}/histories-v0/smoke-seed1"  # a complete dataset that must survive every kill
@@ -207,13 +208,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="kills per command")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=["generate", "train"], default=None)
-    parser.add_argument(
-        "--tiny", action="store_true", help="one small kill of each command (tests)"
-    )
-    args = parser.parse_args()
+    args = parse_args(parser, runs=1)  # tiny: one small kill of each command
     sizes = TINY if args.tiny else Sizes()
-    if args.tiny:
-        args.runs = 1
     rng = np.random.default_rng(args.seed)
     totals: dict[str, tuple[int, int, int, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:

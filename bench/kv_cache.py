@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import torch
+from _tiny import parse_args
 
 from baselines.ad import ADAgent, ADModel, Config
 
@@ -26,12 +27,7 @@ def main() -> None:
     parser.add_argument("--contexts", type=int, nargs="+", default=[1000, 4000])
     parser.add_argument("--envs", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument(
-        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
-    )
-    args = parser.parse_args()
-    if args.tiny:
-        args.contexts, args.envs, args.steps = [64], 2, 3
+    args = parse_args(parser, contexts=[64], envs=2, steps=3)
     print(
         f"AD, d_model 64, 4 layers, {args.envs} envs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _tiny import parse_args
 
 from icrl_bench.eval.metrics import final_score, per_run
 from icrl_bench.eval.results import upgrade
@@ -77,10 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("result", type=Path, nargs="?", help="required without --tiny")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    parser.add_argument(
-        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
-    )
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if args.tiny:
         args.result = oracle_result(Path(tempfile.mkdtemp()) / "oracle.json")
     elif args.result is None:

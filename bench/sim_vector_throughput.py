@@ -17,6 +17,7 @@ import time
 
 import gymnasium as gym
 import numpy as np
+from _tiny import parse_args
 
 import icrl_bench
 
@@ -63,12 +64,7 @@ def main() -> None:
     parser.add_argument(
         "--ids", nargs="+", default=["icrl_bench/HalfCheetahVel-v0", "icrl_bench/ML1-Reach-v0"]
     )
-    parser.add_argument(
-        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
-    )
-    args = parser.parse_args()
-    if args.tiny:
-        args.envs, args.seconds = 2, 0.2
+    args = parse_args(parser, envs=2, seconds=0.2)
     print(f"cores: {os.cpu_count()}, vector envs: {args.envs}")
     for env_id in args.ids:
         one = single_rate(env_id, args.seconds)

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _tiny import parse_args
 
 from baselines.common.config import read_config
 from baselines.methods import method as baseline
@@ -116,12 +117,7 @@ def main() -> None:
     parser.add_argument("--families", nargs="*", default=None, help="only these families")
     parser.add_argument("--flops", action="store_true", help="also count FLOPs per update")
     parser.add_argument("--no-timing", action="store_true", help="count FLOPs only (with --flops)")
-    parser.add_argument(
-        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
-    )
-    args = parser.parse_args()
-    if args.tiny:
-        args.updates = 1
+    args = parse_args(parser, updates=1)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", str(Path(tempfile.mkdtemp()) / "home"))
     for name in args.suites:

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _tiny import parse_args
 from torch import nn
 
 FAMILY = "DarkRoom-v0"
@@ -82,14 +83,11 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write the evaluation records here")
     parser.add_argument("--family", default=FAMILY, help="another family (needs --dataset)")
     parser.add_argument("--protocol", default="online-v1")
-    parser.add_argument(
-        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
-    )
-    args = parser.parse_args()
-    episodes = None
+    # tiny: the threshold every model reaches, after each of 2 updates
+    args = parse_args(parser, eval_every=1, seeds=[0], threshold=-1e9)
+    episodes = 3 if args.tiny else None
     if args.tiny:
         args.set = [*args.set, "train.steps=2"]
-        args.eval_every, args.seeds, args.threshold, episodes = 1, [0], -1e9, 3
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
 

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _tiny import parse_args
 from train_throughput import ACTIONS, GRID, rate, shipped_batches
 
 from baselines import ad, dpt
@@ -69,10 +70,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="default: the config's")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--profile", action="store_true", help="top operators per mode")
-    parser.add_argument(
-        "--tiny", action="store_true", help="a tiny size that finishes in seconds (tests)"
-    )
-    args = parser.parse_args()
+    args = parse_args(parser)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
     repeats = 3

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from baselines.meta_dt import Config, MetaDTAgent, MetaDTModel, select_segment
-from tests.baselines.spaces import BOX_ACTIONS, GRID_AND_POINT, POINT_OBS, trial
+from tests.baselines.spaces import ACTIONS, BOX_ACTIONS, GRID_AND_POINT, GRID_OBS, POINT_OBS, trial
 
 TOL = 1e-5
 
@@ -129,3 +129,19 @@ def test_the_prompt_is_the_max_error_segment_of_the_agents_best_episode() -> Non
     rewards = e["rewards"][0, best : best + 3]
     expected_rtg = rewards.flip(0).cumsum(0).flip(0)
     assert torch.allclose(agent.prompt["returns_to_go"][0], expected_rtg)
+
+
+def test_an_episode_shorter_than_the_history_prompts_without_error() -> None:
+    """An episode that ends before ``history`` steps (a goal next to the start) is padded in
+    front like any other: re-prompting from it used to fail on mismatched shapes."""
+    torch.manual_seed(0)
+    cfg = Config(context=4, d_model=16, n_layers=1, history=4, prompt_length=5, dropout=0.0)
+    agent = MetaDTAgent(MetaDTModel(cfg, GRID_OBS, ACTIONS).eval())
+    agent.reset(2)
+    obs = np.array([3, 40])
+    for t in range(3):
+        agent.act(obs)
+        ended = np.array([t == 2, t == 2])
+        agent.observe(obs, np.array([1, 2]), np.array([0.0, 1.0]), obs + 1, ended, ~ended & False)
+    assert agent.prompt is not None and bool(agent.prompt["present"].all())
+    assert agent.act(obs).shape == (2,)

@@ -1,0 +1,83 @@
+"""Algorithm Distillation: its two tokenisations, training targets, windows and agent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from baselines.ad import ADAgent, ADModel, Config, Token, loss_fn, make_sampler
+from icrl_bench import data
+from tests.baselines.spaces import ACTIONS, BOX_ACTIONS, GRID_OBS, POINT_OBS
+
+
+def _batch(b: int, t: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return {
+        "observations": torch.randint(81, (b, t), generator=g),
+        "actions": torch.randint(5, (b, t), generator=g),
+        "rewards": torch.rand(b, t, generator=g),
+    }
+
+
+def test_transition_tokens_predict_each_next_action_from_the_one_before() -> None:
+    model = ADModel(Config(context=6, d_model=16, n_layers=1, n_heads=2), GRID_OBS, ACTIONS)
+    batch = _batch(3, 7)  # context + 1 transitions: the first only gives its action and reward
+    out, targets = model(batch)
+    assert out.shape == (3, 6, 5) and torch.equal(targets, batch["actions"][:, 1:])
+
+
+def test_interleaved_tokens_read_each_action_from_its_state_token() -> None:
+    cfg = Config(context=6, d_model=16, n_layers=1, n_heads=2, tokens="interleaved")
+    model = ADModel(cfg, GRID_OBS, ACTIONS)
+    batch = _batch(2, 6)
+    out, targets = model(batch)
+    assert out.shape == (2, 6, 5) and torch.equal(targets, batch["actions"])
+    assert model.core.window == 3 * cfg.context  # three tokens per transition
+    assert [int(k) for k in Token] == [0, 1, 2]  # rows of embed.kind in saved weights
+
+
+def test_the_loss_falls_when_the_next_action_is_predictable() -> None:
+    torch.manual_seed(0)
+    model = ADModel(
+        Config(context=8, d_model=16, n_layers=1, n_heads=2, dropout=0.0), GRID_OBS, ACTIONS
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    batch = _batch(8, 9)
+    batch["actions"] = batch["observations"] % 5  # the action is a function of the state
+    first = loss_fn(model, batch)[0].item()
+    for _ in range(60):
+        loss, scalars = loss_fn(model, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first and scalars["accuracy"] > 0.5
+
+
+def test_the_sampler_draws_context_plus_one_transitions() -> None:
+    ds = data.load(data.generate("DarkRoom-v0", "histories", "smoke", seed=0))
+    sample = make_sampler(Config(context=10), ds, 4, torch.device("cpu"))
+    assert sample(np.random.default_rng(0))["actions"].shape == (4, 11)
+    interleaved = make_sampler(Config(context=10, tokens="interleaved"), ds, 4, torch.device("cpu"))
+    assert interleaved(np.random.default_rng(0))["actions"].shape == (4, 10)
+
+
+@pytest.mark.parametrize(("obs_info", "act_info"), [(GRID_OBS, ACTIONS), (POINT_OBS, BOX_ACTIONS)])
+def test_the_agent_starts_from_no_previous_action_and_keeps_its_window(
+    obs_info: dict, act_info: dict
+) -> None:
+    model = ADModel(Config(context=4, d_model=16, n_layers=1, n_heads=2), obs_info, act_info)
+    agent = ADAgent(model)
+    agent.reset(2)
+    assert agent.prev_action is not None
+    if act_info["kind"] == "discrete":
+        assert agent.prev_action.tolist() == [5, 5]  # the action table's "none" row
+    else:
+        assert not agent.prev_action.any()  # the middle of the box
+    rng = np.random.default_rng(0)
+    obs = rng.integers(81, size=2) if obs_info["kind"] == "discrete" else rng.random((2, 2))
+    for _ in range(10):
+        action = agent.act(obs)
+        agent.observe(obs, action, np.ones(2), obs, np.zeros(2, bool), np.zeros(2, bool))
+    assert len(agent.cache) <= model.core.window  # a sliding window, however long the trial
+    assert torch.equal(agent.prev_reward, torch.ones(2))
