@@ -35,6 +35,7 @@ from icrl_bench.eval.scoring import headline_scores
 from icrl_bench.leaderboard import migrate, read_result, render, submit, validate
 from icrl_bench.registry import FAMILIES, family, reference_returns, tasks
 from icrl_bench.suite import run_suite, summary_table
+from icrl_bench.values import COUNT, SEED, Range
 from icrl_bench.workflow import evaluate_to_file, parse_sets, train
 
 Handler = Callable[[argparse.Namespace], int]
@@ -576,24 +577,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _ranged_int(valid: Range, what: str) -> Callable[[str], int]:
+    """An argparse type: an integer that ``valid`` accepts, else ``expected <what>``."""
+
+    def parse(text: str) -> int:
+        try:
+            return int(valid.check("value", int(text)))
+        except ValueError:  # not an integer, or out of range (ValueRangeError is a ValueError)
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text!r}")
-    return value
+_positive_int = _ranged_int(COUNT, "a positive integer")
+_seed = _ranged_int(SEED, "a seed in [0, 2**32)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

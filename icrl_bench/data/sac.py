@@ -20,19 +20,13 @@ import gymnasium as gym
 import numpy as np
 
 from icrl_bench.data.sources import Collected
-from icrl_bench.errors import IcrlBenchError
+from icrl_bench.errors import optional_import
 from icrl_bench.references import cached
 from icrl_bench.tasks import Task
 
 
 def _sb3() -> Any:
-    try:
-        import stable_baselines3
-    except ImportError as e:  # pragma: no cover - an optional extra
-        raise IcrlBenchError(
-            "SAC datasets need Stable-Baselines3: pip install 'icrl-bench[mujoco]'"
-        ) from e
-    return stable_baselines3
+    return optional_import("stable_baselines3", "SAC datasets", "pip install 'icrl-bench[mujoco]'")
 
 
 def _recorder(sb3: Any, steps: list[tuple[Any, ...]], record: bool) -> Any:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -54,6 +54,26 @@ def make_context(core: BatchedCore, num_envs: int, episodes: int) -> Context:
     return Context(core, num_envs, num_actions, core.horizon, episodes, space)
 
 
+class Step(NamedTuple):
+    """One step of every env, as a source learner learns from it (arrays ``[B, ...]``).
+
+    Attributes:
+        state: learner states before the step.
+        actions: the actions taken.
+        rewards: the rewards received.
+        next_state: learner states after the step.
+        terminated: the episode ended in a terminal state (no bootstrap).
+        alive: the env's episode was running (steps of ended episodes are ignored).
+    """
+
+    state: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_state: np.ndarray
+    terminated: np.ndarray
+    alive: np.ndarray
+
+
 class Learner(ABC):
     """A batch of ``B`` independent learners, one per env."""
 
@@ -77,15 +97,7 @@ class Learner(ABC):
         ``progress`` is the fraction of the history's nominal steps already taken, in ``[0, 1)``.
         """
 
-    def update(  # noqa: B027 - optional hook: non-learning policies keep the default
-        self,
-        state: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_state: np.ndarray,
-        terminated: np.ndarray,
-        alive: np.ndarray,
-    ) -> None:
+    def update(self, step: Step) -> None:  # noqa: B027 - optional hook (see the docstring)
         """Learn from one step of every env; ``alive`` marks envs whose episode was running."""
 
     def end_episode(self, episode: int) -> None:  # noqa: B027 - optional hook
@@ -226,22 +238,15 @@ class QLearner(Learner):
         random = self.rng.integers(self.ctx.num_actions, size=self.ctx.num_envs)
         return np.where(explore, random, self.greedy(state))
 
-    def update(
-        self,
-        state: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_state: np.ndarray,
-        terminated: np.ndarray,
-        alive: np.ndarray,
-    ) -> None:
+    def update(self, step: Step) -> None:
         """One-step Q-learning backup for the envs still in their episode."""
         if self.frozen:
             return
-        bootstrap = np.where(terminated, 0.0, self.q[self.rows, next_state].max(axis=1))
-        target = rewards + self.gamma * bootstrap
+        state, actions = step.state, step.actions
+        bootstrap = np.where(step.terminated, 0.0, self.q[self.rows, step.next_state].max(axis=1))
+        target = step.rewards + self.gamma * bootstrap
         current = self.q[self.rows, state, actions]
-        self.q[self.rows, state, actions] = current + alive * self.lr * (target - current)
+        self.q[self.rows, state, actions] = current + step.alive * self.lr * (target - current)
 
     def end_episode(self, episode: int) -> None:
         """Advance the exploration schedule; snapshot and freeze where configured."""
@@ -288,17 +293,9 @@ class MixedLearner(Learner):
         mask = self.noise.reshape(-1, *([1] * (random.ndim - 1)))
         return np.where(mask, random, self.inner.act(state, optimal, progress))
 
-    def update(
-        self,
-        state: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_state: np.ndarray,
-        terminated: np.ndarray,
-        alive: np.ndarray,
-    ) -> None:
+    def update(self, step: Step) -> None:
         """The base learner learns in its own envs only."""
-        self.inner.update(state, actions, rewards, next_state, terminated, alive & ~self.noise)
+        self.inner.update(step._replace(alive=step.alive & ~self.noise))
 
     def end_episode(self, episode: int) -> None:
         """Forwarded to the base learner."""
@@ -351,17 +348,9 @@ class CEMLearner(Learner):
         assert isinstance(space, gym.spaces.Box)
         return np.clip(self.theta - state, space.low, space.high).astype(space.dtype)
 
-    def update(
-        self,
-        state: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_state: np.ndarray,
-        terminated: np.ndarray,
-        alive: np.ndarray,
-    ) -> None:
+    def update(self, step: Step) -> None:
         """Accumulate the episode's return."""
-        self.returns[:, self.slot] += alive * rewards
+        self.returns[:, self.slot] += step.alive * step.rewards
 
     def end_episode(self, episode: int) -> None:
         """Store the episode's target; refit the sampling distribution after a population."""
@@ -413,23 +402,15 @@ class UCBLearner(Learner):
             score = np.where(self.counts == 0, np.inf, score)
         return _argmax_random(score, self.rng)
 
-    def update(
-        self,
-        state: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_state: np.ndarray,
-        terminated: np.ndarray,
-        alive: np.ndarray,
-    ) -> None:
+    def update(self, step: Step) -> None:
         """Add the pulled arm's reward to its statistics."""
-        rows = np.arange(self.ctx.num_envs)
+        rows, actions, alive = np.arange(self.ctx.num_envs), step.actions, step.alive
         np.add.at(self.counts, (rows, actions), alive.astype(float))
-        np.add.at(self.sums, (rows, actions), alive * rewards)
+        np.add.at(self.sums, (rows, actions), alive * step.rewards)
         if self.features is not None:
             x = self.features[rows, actions] * alive[:, None]
             self.gram += np.einsum("bi,bj->bij", x, x)
-            self.xty += x * rewards[:, None]
+            self.xty += x * step.rewards[:, None]
 
 
 class ThompsonLearner(Learner):
@@ -611,7 +592,7 @@ def collect(
             optimal = core.oracle_action() if has_oracle else opt_buf[0, 0]
             actions = agent.act(state, optimal, (ep * h + t) / (episodes * h))
             next_obs, rewards, term, trunc, _ = venv.step(actions)
-            agent.update(state, actions, rewards, core.learner_state(), term, alive)
+            agent.update(Step(state, actions, rewards, core.learner_state(), term, alive))
             if e >= 0:
                 obs_buf[e, t] = obs
                 next_buf[e, t] = next_obs

@@ -43,7 +43,33 @@ def validate_task(space: Any, task: Task | Mapping[str, Any]) -> Task:
     return task
 
 
-class BatchedCore(ABC):
+class TaskSpaceBase(ABC):
+    """A family's task space: which tasks exist, how they are drawn and checked. The NumPy
+    cores (:class:`BatchedCore`) and the simulators' task spaces
+    (:class:`~icrl_bench.envs.process_vector.TaskSpace`) share it; the registry builds splits
+    from it."""
+
+    task_type: ClassVar[type[Task]] = Task
+    family: str
+
+    @abstractmethod
+    def all_tasks(self) -> tuple[Task, ...] | None:
+        """Every task of a finite family in canonical order, or None for a continuous one."""
+
+    @abstractmethod
+    def sample_tasks(self, n: int, rng: np.random.Generator) -> tuple[Task, ...]:
+        """Draw ``n`` tasks from the family's generative distribution."""
+
+    @abstractmethod
+    def check_task(self, task: Task) -> None:
+        """Raise :class:`InvalidTaskError` if ``task`` is out of range for this family."""
+
+    def validate_task(self, task: Task | Mapping[str, Any]) -> Task:
+        """Return ``task`` as a Task of this family, or raise :class:`InvalidTaskError`."""
+        return validate_task(self, task)
+
+
+class BatchedCore(TaskSpaceBase):
     """Dynamics of ``num_envs`` envs of one family, as NumPy arrays.
 
     Subclasses define the spaces, how a task is written into the arrays, the reset and step
@@ -54,8 +80,6 @@ class BatchedCore(ABC):
         family: the short family id, e.g. ``"DarkRoom-v0"``.
         horizon: episode length in steps; the env truncates after this many steps.
     """
-
-    task_type: ClassVar[type[Task]] = Task
 
     def __init__(self, num_envs: int, family: str, horizon: int) -> None:
         self.num_envs = int(num_envs)
@@ -76,22 +100,6 @@ class BatchedCore(ABC):
         the observation determines the state and the family can enumerate them; else ``None``
         (DPT then learns from the one stored label). The default: ``None``."""
         return None
-
-    @abstractmethod
-    def all_tasks(self) -> tuple[Task, ...] | None:
-        """Every task of a finite family in canonical order, or None for a continuous one."""
-
-    @abstractmethod
-    def sample_tasks(self, n: int, rng: np.random.Generator) -> tuple[Task, ...]:
-        """Draw ``n`` tasks from the family's generative distribution."""
-
-    @abstractmethod
-    def check_task(self, task: Task) -> None:
-        """Raise :class:`InvalidTaskError` if ``task`` is out of range for this family."""
-
-    def validate_task(self, task: Task | Mapping[str, Any]) -> Task:
-        """Return ``task`` as a Task of this family, or raise :class:`InvalidTaskError`."""
-        return validate_task(self, task)
 
     # -- dynamics ----------------------------------------------------------------------------
     def set_tasks(self, idx: np.ndarray, tasks: Sequence[Task]) -> None:

@@ -30,7 +30,7 @@ import gymnasium as gym
 import numpy as np
 
 from icrl_bench.envs.process_vector import ProcessVectorEnv, TaskEnv, TaskSpace
-from icrl_bench.errors import IcrlBenchError, InvalidTaskError
+from icrl_bench.errors import InvalidTaskError, optional_import
 from icrl_bench.tasks import Task
 
 #: every Meta-World v3 environment (``metaworld.ALL_V3_ENVIRONMENTS``, checked by a test); kept
@@ -59,14 +59,9 @@ warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high", cate
 
 
 def _metaworld() -> Any:
-    try:
-        import metaworld
-        import metaworld.policies
-    except ImportError as e:  # pragma: no cover - an optional extra
-        raise IcrlBenchError(
-            "Meta-World families need the metaworld extra: pip install 'icrl-bench[metaworld]'"
-        ) from e
-    return metaworld
+    install = "pip install 'icrl-bench[metaworld]'"
+    optional_import("metaworld.policies", "Meta-World families", install)
+    return optional_import("metaworld", "Meta-World families", install)
 
 
 def class_name(env_name: str) -> str:

@@ -27,12 +27,12 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from icrl_bench.envs.core import autoreset, reset_targets, validate_task
+from icrl_bench.envs.core import TaskSpaceBase, autoreset, reset_targets
 from icrl_bench.errors import InvalidActionError, InvalidTaskError
 from icrl_bench.tasks import Task, train_split
 
 
-class TaskSpace:
+class TaskSpace(TaskSpaceBase):
     """The task space of a simulator family: what :class:`~icrl_bench.envs.core.BatchedCore`
     offers the registry, without dynamics.
 
@@ -40,8 +40,6 @@ class TaskSpace:
     :meth:`benchmark_split` where the split comes from the simulator's own benchmark. Their
     reference returns are measured by rollouts (:mod:`icrl_bench.references`), not computed.
     """
-
-    task_type: ClassVar[type[Task]] = Task
 
     def __init__(self, num_envs: int, family: str, horizon: int, **params: Any) -> None:
         self.family = family
@@ -51,18 +49,6 @@ class TaskSpace:
     def all_tasks(self) -> tuple[Task, ...] | None:
         """Continuous families have no finite task list."""
         return None
-
-    @abstractmethod
-    def sample_tasks(self, n: int, rng: np.random.Generator) -> tuple[Task, ...]:
-        """Draw ``n`` tasks from the family's generative distribution."""
-
-    @abstractmethod
-    def check_task(self, task: Task) -> None:
-        """Raise :class:`InvalidTaskError` if ``task`` is out of range for this family."""
-
-    def validate_task(self, task: Task | Mapping[str, Any]) -> Task:
-        """Return ``task`` as a Task of this family, or raise :class:`InvalidTaskError`."""
-        return validate_task(self, task)
 
     def benchmark_split(self) -> tuple[tuple[Task, ...], tuple[Task, ...]]:
         """``(train, test)`` from the simulator's own benchmark (``Split("benchmark")``)."""

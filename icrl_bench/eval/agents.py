@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
-from icrl_bench.data.sources import LEARNERS, Learner, make_context
+from icrl_bench.data.sources import LEARNERS, Learner, Step, make_context
 from icrl_bench.envs.core import BatchedCore, random_actions
 from icrl_bench.errors import IcrlBenchError
 from icrl_bench.registry import family
@@ -66,11 +66,12 @@ class Agent(Protocol):
 
         ``next_obs`` is the true last observation of an episode that just ended; the runner
         then resets that env, and the next ``act`` sees the new episode's first observation.
+        A class that subclasses the protocol and keeps no context inherits this no-op.
         """
-        ...
+        return None
 
 
-class _PrivilegedAgent:
+class _PrivilegedAgent(Agent):
     """Base of the reference agents: they read the task and state from the env's core."""
 
     name = "reference"
@@ -105,16 +106,7 @@ class _PrivilegedAgent:
         """Actions for every env (each reference agent defines its own)."""
         raise NotImplementedError
 
-    def observe(
-        self,
-        obs: np.ndarray,
-        action: np.ndarray,
-        reward: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-    ) -> None:
-        """Stateless agents ignore transitions."""
+    # observe: the protocol's no-op (stateless agents ignore transitions)
 
 
 class RandomAgent(_PrivilegedAgent):
@@ -191,9 +183,8 @@ class LearnerAgent(_PrivilegedAgent):
         # an env whose episode just ended, where the backup does not bootstrap)
         next_state = self.core.learner_state()
         done = terminated | truncated
-        self._learner.update(
-            self._state, action, reward, next_state, terminated | done, np.ones_like(done)
-        )
+        step = Step(self._state, action, reward, next_state, terminated | done, np.ones_like(done))
+        self._learner.update(step)
         before = int(self._episode.min())
         self._episode += done
         if int(self._episode.min()) > before:

@@ -126,31 +126,6 @@ def test_physics_tasks_set_the_model_and_the_default_reproduces_gymnasium() -> N
     assert not np.allclose(env2.unwrapped._sim.model.body_mass, base["body_mass"].ravel())
 
 
-def test_vector_env_matches_single_envs() -> None:
-    test = list(icrl_bench.tasks("HalfCheetahVel-v0").test[:3])
-    venv = gym.make_vec(
-        "icrl_bench/HalfCheetahVel-v0",
-        num_envs=3,
-        vectorization_mode="vector_entry_point",
-        tasks=test,
-        workers=2,
-    )
-    singles = [gym.make("icrl_bench/HalfCheetahVel-v0", task=t) for t in test]
-    vobs, _ = venv.reset(seed=[1, 2, 3])
-    np.testing.assert_array_equal(
-        vobs, np.stack([e.reset(seed=s)[0] for e, s in zip(singles, (1, 2, 3), strict=True)])
-    )
-    rng = np.random.default_rng(0)
-    for _ in range(30):
-        act = rng.uniform(-1, 1, (3, 6)).astype(np.float32)
-        vobs, vrew, _, _, _ = venv.step(act)
-        for i, env in enumerate(singles):
-            obs, rew, *_ = env.step(act[i])
-            np.testing.assert_array_equal(vobs[i], obs)
-            assert vrew[i] == rew
-    venv.close()
-
-
 def test_bad_tasks_are_refused() -> None:
     with pytest.raises(InvalidTaskError, match="outside"):
         gym.make("icrl_bench/HalfCheetahVel-v0", task=VelocityTask("HalfCheetahVel-v0", 5.0))
