@@ -40,7 +40,7 @@ from baselines.common.agent import Step, TransformerAgent, stack_prompts
 from baselines.common.config import HistoryModelConfig
 from baselines.common.data import WindowSampler
 from baselines.common.model import SequenceModel
-from baselines.common.pipeline import Recipe, fit
+from baselines.common.pipeline import Recipe
 from baselines.common.trainer import Batch
 from baselines.common.transformer import KVCache
 
@@ -226,4 +226,4 @@ def train(
 ) -> Path:
     """Train AD; returns the checkpoint directory (the quickstart's entry point; everything
     else trains through :data:`baselines.methods.METHODS`)."""
-    return fit(METHOD, RECIPE, env_id, dataset_id, raw, out_dir, progress)
+    return RECIPE.fit(METHOD, env_id, dataset_id, raw, out_dir, progress)

@@ -61,16 +61,12 @@ class MethodSpec:
             out_dir: the checkpoint directory (an unfinished run there is resumed).
             progress: show a progress bar.
         """
-        from baselines.common.pipeline import fit
-
-        return fit(self.name, self.load_recipe(), env_id, dataset_id, raw, out_dir, progress)
+        return self.load_recipe().fit(self.name, env_id, dataset_id, raw, out_dir, progress)
 
     def load_agent(self, ckpt_dir: Path, meta: dict[str, Any]) -> Any:
         """The agent of a checkpoint directory of this method (``meta``: its
         ``checkpoint.json``)."""
-        from baselines.common.pipeline import load_agent
-
-        return load_agent(self.load_recipe(), ckpt_dir, meta)
+        return self.load_recipe().load_agent(ckpt_dir, meta)
 
 
 #: every baseline, in the order the CLI lists them

@@ -42,7 +42,7 @@ from baselines import ad, dpt
 from baselines.common.config import HistoryModelConfig, Validated
 from baselines.common.pipeline import Recipe
 from baselines.common.trainer import Batch
-from baselines.common.transformer import CausalTransformer, FfnFactory
+from baselines.common.transformer import MLP, CausalTransformer, FfnFactory
 
 #: 2: rides on AD version 2 and DPT version 2 (their recipes; a version-1 T2MIR-DPT checkpoint
 #: keeps DPT version 1's behaviour when loaded); 3: T2MIR-DPT's grid configs ride on DPT
@@ -290,7 +290,6 @@ class T2MIRFeedForward(nn.Module):
 
 def moe_factory(n_layers: int, s: MoESettings, dropout: float) -> FfnFactory:
     """Feed-forward blocks: T2MIR's MoE in the last ``s.moe_layers``, the standard MLP before."""
-    from baselines.common.transformer import MLP
 
     def make(i: int, d: int) -> nn.Module:
         if i >= n_layers - s.moe_layers:

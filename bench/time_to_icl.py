@@ -92,7 +92,6 @@ def main() -> None:
     os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
 
     from baselines.common.config import read_config
-    from baselines.common.pipeline import fit
     from baselines.methods import method
     from icrl_bench import data
 
@@ -149,7 +148,7 @@ def main() -> None:
 
     out = Path(args.out or tempfile.mkdtemp())
     with contextlib.suppress(Reached):
-        fit(spec.name, recipe, fam, dataset, raw, out, progress=False, on_save=on_save)
+        recipe.fit(spec.name, fam, dataset, raw, out, progress=False, on_save=on_save)
     if args.json:
         Path(args.json).write_text(json.dumps(records, indent=1))
     reached = clock["reached"]

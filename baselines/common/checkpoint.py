@@ -27,6 +27,8 @@ import torch
 
 from baselines.methods import METHODS, method
 from icrl_bench.errors import IcrlBenchError
+from icrl_bench.eval.results import config_sha256, strip_seed
+from icrl_bench.registry import family
 
 #: the checkpoint format this code writes and reads
 FORMAT = "icrl-bench-checkpoint-1"
@@ -184,8 +186,6 @@ def load_agent(
         CheckpointError: the checkpoint is unusable, was trained on another family, or (without
             ``allow_partial``) its training did not finish.
     """
-    from icrl_bench.registry import family
-
     meta = read_meta(ckpt_dir)
     step, steps = training_progress(Path(ckpt_dir), meta)
     if step < steps and not allow_partial:
@@ -222,8 +222,6 @@ def load_runs(ckpt_dirs: list[str], env_id: str, allow_partial: bool = False) ->
             its training seed) or training dataset differs from the first one's, or whose
             training seed repeats an earlier one's.
     """
-    from icrl_bench.eval.results import config_sha256, strip_seed
-
     loaded = [load_agent(d, env_id, allow_partial) for d in ckpt_dirs]
     first = loaded[0]
     seen = {first.train_seed: ckpt_dirs[0]}

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from icrl_bench.data.dataset import Dataset
+from icrl_bench.data.lhf import lhf_weights
 
 
 class WindowSampler:
@@ -40,8 +41,6 @@ class WindowSampler:
         self.returns_to_go = ds.returns_to_go() if returns_to_go else None
         self.weights = None
         if lhf:
-            from icrl_bench.data.lhf import lhf_weights
-
             self.weights = lhf_weights(ds, **lhf)
 
     def __call__(

@@ -1,5 +1,6 @@
 """Training a baseline end to end (dataset, device, model, metadata, trainer, checkpoint) and
-loading it back, for every baseline alike: a baseline module declares its :class:`Recipe`."""
+loading it back, for every baseline alike: a baseline module declares its :class:`Recipe`, whose
+:meth:`Recipe.fit` and :meth:`Recipe.load_agent` do both."""
 
 from __future__ import annotations
 
@@ -108,102 +109,99 @@ class Recipe:
     prepare: Callable[[Any, Dataset], dict[str, Any]] | None = None
     upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
+    def fit(
+        self,
+        method: str,
+        env_id: str,
+        dataset_id: str,
+        raw: dict[str, Any],
+        out_dir: str | Path,
+        progress: bool = True,
+        on_save: Callable[[int, nn.Module], None] | None = None,
+    ) -> Path:
+        """Train one baseline and write its checkpoint directory: the one training path of every
+        baseline (dataset, device, model, metadata, then :func:`baselines.common.trainer.train`).
 
-def load_agent(recipe: Recipe, ckpt_dir: Path, meta: dict[str, Any]) -> Any:
-    """The agent of a checkpoint directory: its resolved config, the model with its weights on
-    the config's device, wrapped in the recipe's agent."""
-    meta = recipe.upgrade(meta) if recipe.upgrade is not None else meta
-    cfg: Any = build(recipe.config, dict(meta["config"]["model"]), "model")
-    model = recipe.model(cfg, meta["observation_space"], meta["action_space"])
-    load_weights(model, ckpt_dir)
-    return recipe.agent(model.to(pick_device(cfg.device)))
+        Args:
+            method: ``"ad"``, ``"dpt"``, ... (recorded in ``checkpoint.json``).
+            env_id: the family it is trained for.
+            dataset_id: the training dataset (must belong to ``env_id``'s family).
+            raw: the raw config (``model``, ``train``, ``source``; see ``config.read_config``). The
+                model config's ``context`` (transitions per sequence) sets the throughput shown.
+            out_dir: the checkpoint directory (an existing run there is resumed).
+            progress: show a progress bar.
+            on_save: called with ``(step, model)`` after every checkpoint (see
+                :func:`baselines.common.trainer.train`).
+        """
+        spec = family(env_id)
+        cfg: Any = build(self.config, raw.get("model") or {}, "model")
+        tcfg = build(TrainConfig, raw.get("train") or {}, "train")
+        ds = data.load(dataset_id)
+        if ds.manifest.get("family") != spec.name:
+            raise CheckpointError(
+                f"dataset {dataset_id} is for {ds.manifest.get('family')}, not {spec.name}"
+            )
+        device = pick_device(getattr(cfg, "device", "auto"))
+        obs_info, act_info = spaces_of(spec.name)
+        out = Path(out_dir)
+        resolved = {"model": as_dict(cfg), "train": as_dict(tcfg), "source": raw.get("source", "")}
+        seed_everything(tcfg.seed)
+        try:
+            model = self.model(cfg, obs_info, act_info)
+        except ValueError as exc:  # a setting that does not fit this family's spaces
+            raise ConfigError(f"model: {exc}") from None
+        stats = standardise_observations(model, ds)
+        facts = self.prepare(model, ds) if self.prepare is not None else {}
+        model = model.to(device)
+        meta = {
+            "method": method,
+            "version": self.version,
+            "env_id": spec.env_id,
+            "dataset": dataset_ref(ds),
+            "observation_space": obs_info,
+            "action_space": act_info,
+            "observation_stats": stats,
+            "data_facts": facts,
+            "config": resolved,
+            "git_sha": git_sha(),
+            "steps": tcfg.steps,
+            "step": 0,
+        }
+        if (out / "checkpoint.json").exists():  # a resume: the run must be this one
+            previous = read_meta(out)
+            check_resume(out, previous, meta)
+            meta["step"] = int(previous.get("step", 0))
+        for stale in out.glob(".*.tmp") if out.is_dir() else []:  # a killed run's partial writes
+            stale.unlink(missing_ok=True)
+        write_meta(out, meta)
 
+        def saved(step: int, trained: nn.Module) -> None:
+            write_meta(out, {**meta, "step": step})
+            if on_save is not None:
+                on_save(step, trained)
 
-def fit(
-    method: str,
-    recipe: Recipe,
-    env_id: str,
-    dataset_id: str,
-    raw: dict[str, Any],
-    out_dir: str | Path,
-    progress: bool = True,
-    on_save: Callable[[int, nn.Module], None] | None = None,
-) -> Path:
-    """Train one baseline and write its checkpoint directory: the one training path of every
-    baseline (dataset, device, model, metadata, then :func:`baselines.common.trainer.train`).
-
-    Args:
-        method: ``"ad"``, ``"dpt"``, ... (recorded in ``checkpoint.json``).
-        recipe: the baseline's model, sampler, loss and config class.
-        env_id: the family it is trained for.
-        dataset_id: the training dataset (must belong to ``env_id``'s family).
-        raw: the raw config (``model``, ``train``, ``source``; see ``config.read_config``). The
-            model config's ``context`` (transitions per sequence) sets the throughput shown.
-        out_dir: the checkpoint directory (an existing run there is resumed).
-        progress: show a progress bar.
-        on_save: called with ``(step, model)`` after every checkpoint (see
-            :func:`baselines.common.trainer.train`).
-    """
-    spec = family(env_id)
-    cfg: Any = build(recipe.config, raw.get("model") or {}, "model")
-    tcfg = build(TrainConfig, raw.get("train") or {}, "train")
-    ds = data.load(dataset_id)
-    if ds.manifest.get("family") != spec.name:
-        raise CheckpointError(
-            f"dataset {dataset_id} is for {ds.manifest.get('family')}, not {spec.name}"
+        sample = self.sampler(cfg, ds, tcfg.batch_size, device)
+        train(
+            model,
+            sample,
+            self.loss,
+            tcfg,
+            out,
+            progress=progress,
+            on_save=saved,
+            tokens_per_batch=tcfg.batch_size * cfg.context,  # transitions per batch
         )
-    device = pick_device(getattr(cfg, "device", "auto"))
-    obs_info, act_info = spaces_of(spec.name)
-    out = Path(out_dir)
-    resolved = {"model": as_dict(cfg), "train": as_dict(tcfg), "source": raw.get("source", "")}
-    seed_everything(tcfg.seed)
-    try:
-        model = recipe.model(cfg, obs_info, act_info)
-    except ValueError as exc:  # a setting that does not fit this family's spaces
-        raise ConfigError(f"model: {exc}") from None
-    stats = standardise_observations(model, ds)
-    facts = recipe.prepare(model, ds) if recipe.prepare is not None else {}
-    model = model.to(device)
-    meta = {
-        "method": method,
-        "version": recipe.version,
-        "env_id": spec.env_id,
-        "dataset": dataset_ref(ds),
-        "observation_space": obs_info,
-        "action_space": act_info,
-        "observation_stats": stats,
-        "data_facts": facts,
-        "config": resolved,
-        "git_sha": git_sha(),
-        "steps": tcfg.steps,
-        "step": 0,
-    }
-    if (out / "checkpoint.json").exists():  # a resume: the run must be this one
-        previous = read_meta(out)
-        check_resume(out, previous, meta)
-        meta["step"] = int(previous.get("step", 0))
-    for stale in out.glob(".*.tmp") if out.is_dir() else []:  # a killed run's partial writes
-        stale.unlink(missing_ok=True)
-    write_meta(out, meta)
+        write_meta(out, {**meta, "step": tcfg.steps})
+        return out
 
-    def saved(step: int, trained: nn.Module) -> None:
-        write_meta(out, {**meta, "step": step})
-        if on_save is not None:
-            on_save(step, trained)
-
-    sample = recipe.sampler(cfg, ds, tcfg.batch_size, device)
-    train(
-        model,
-        sample,
-        recipe.loss,
-        tcfg,
-        out,
-        progress=progress,
-        on_save=saved,
-        tokens_per_batch=tcfg.batch_size * cfg.context,  # transitions per batch
-    )
-    write_meta(out, {**meta, "step": tcfg.steps})
-    return out
+    def load_agent(self, ckpt_dir: Path, meta: dict[str, Any]) -> Any:
+        """The agent of a checkpoint directory: its resolved config, the model with its weights on
+        the config's device, wrapped in the recipe's agent."""
+        meta = self.upgrade(meta) if self.upgrade is not None else meta
+        cfg: Any = build(self.config, dict(meta["config"]["model"]), "model")
+        model = self.model(cfg, meta["observation_space"], meta["action_space"])
+        load_weights(model, ckpt_dir)
+        return self.agent(model.to(pick_device(cfg.device)))
 
 
 #: train settings a resumed run may change: how long it trains and how often it logs and saves

@@ -1,4 +1,4 @@
-"""The one training path: fit writes a resumable checkpoint from a Recipe, load_agent rebuilds
+"""The one training path: Recipe.fit writes a resumable checkpoint, Recipe.load_agent rebuilds
 its agent, and a resume refuses another run's settings."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import torch
 
 from baselines import ad
 from baselines.common.config import ConfigError, read_config
-from baselines.common.pipeline import fit, load_agent
 from baselines.methods import method
 from icrl_bench import data
 
@@ -30,11 +29,11 @@ def _raw(*sets: str) -> dict:
 def test_fit_writes_a_checkpoint_that_loads_into_the_recipes_agent(
     dataset: str, tmp_path: Path
 ) -> None:
-    out = fit("ad", ad.RECIPE, "DarkRoom-v0", dataset, _raw(), tmp_path / "run", progress=False)
+    out = ad.RECIPE.fit("ad", "DarkRoom-v0", dataset, _raw(), tmp_path / "run", progress=False)
     meta = json.loads((out / "checkpoint.json").read_text())
     assert (meta["method"], meta["version"], meta["step"], meta["steps"]) == ("ad", "2", 3, 3)
     assert meta["config"]["model"]["tokens"] == "transition"
-    agent = load_agent(ad.RECIPE, out, meta)
+    agent = ad.RECIPE.load_agent(out, meta)
     assert isinstance(agent, ad.ADAgent) and agent.cfg.context == meta["config"]["model"]["context"]
     agent.reset(2)
     assert agent.act(np.array([0, 40])).shape == (2,)
@@ -51,10 +50,10 @@ def test_a_method_trains_and_loads_through_the_registry(dataset: str, tmp_path: 
 
 def test_a_resume_with_another_model_setting_is_refused(dataset: str, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    fit("ad", ad.RECIPE, "DarkRoom-v0", dataset, _raw(), out, progress=False)
+    ad.RECIPE.fit("ad", "DarkRoom-v0", dataset, _raw(), out, progress=False)
     with pytest.raises(ConfigError, match=r"holds a run with model\.label_smoothing=0\.0"):
         raw = _raw("model.label_smoothing=0.1")
-        fit("ad", ad.RECIPE, "DarkRoom-v0", dataset, raw, out, progress=False)
+        ad.RECIPE.fit("ad", "DarkRoom-v0", dataset, raw, out, progress=False)
     # longer training is a resume, not another run
-    fit("ad", ad.RECIPE, "DarkRoom-v0", dataset, _raw("train.steps=4"), out, progress=False)
+    ad.RECIPE.fit("ad", "DarkRoom-v0", dataset, _raw("train.steps=4"), out, progress=False)
     assert json.loads((out / "checkpoint.json").read_text())["step"] == 4
