@@ -73,7 +73,7 @@ from tqdm.auto import tqdm
 import baselines
 from baselines.methods import METHODS
 from icrl_bench import workflow
-from icrl_bench.data.recipes import variant as variant_recipe
+from icrl_bench.data.catalogue import variant as variant_recipe
 from icrl_bench.data.store import home
 from icrl_bench.errors import IcrlBenchError
 from icrl_bench.eval.agents import REFERENCE_AGENTS

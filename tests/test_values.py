@@ -11,7 +11,7 @@ import pytest
 from baselines import ad, dpt, dt, meta_dt, t2mir
 from baselines.common.config import RANGES, ConfigError, build
 from baselines.common.trainer import TrainConfig
-from icrl_bench.data import recipes
+from icrl_bench.data import catalogue
 from icrl_bench.kinds import KINDS
 from icrl_bench.values import SEED, Range, ValueRangeError, check_seeds
 from tests.hostile import run_cli
@@ -46,7 +46,7 @@ def test_every_numeric_recipe_parameter_has_a_declared_range() -> None:
         for variant, (_, params) in kind.sources.items():
             for key, value in params.items():
                 if isinstance(value, int | float) and not isinstance(value, bool):
-                    assert key in recipes.PARAM_RANGES, (kind.name, variant, key)
+                    assert key in catalogue.PARAM_RANGES, (kind.name, variant, key)
 
 
 @pytest.mark.parametrize(

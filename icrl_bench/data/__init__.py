@@ -4,9 +4,10 @@
 ``$ICRL_BENCH_HOME/datasets`` and returns its id; ``load(id)`` opens it memory-mapped.
 """
 
+from icrl_bench.data.catalogue import VARIANTS
 from icrl_bench.data.dataset import SLICES, Dataset, load
 from icrl_bench.data.lhf import lhf_weights
-from icrl_bench.data.recipes import VARIANTS, generate, plan
+from icrl_bench.data.recipes import generate, plan
 from icrl_bench.data.store import DatasetError, list_datasets
 
 __all__ = [
