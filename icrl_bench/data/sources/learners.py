@@ -1,113 +1,20 @@
-"""Source algorithms that produce learning histories, vectorised over tasks and histories.
-
-A *learning history* is the complete sequence of episodes that one learner produces on one task,
-from its first episode to its last. :func:`collect` runs ``len(tasks) * histories`` learners at
-once, one per env of a batched env, episode by episode in lockstep, and returns every transition
-in the order task, history, episode, step. The only Python loop is over time steps; every step
-acts and learns for all envs with NumPy.
-
-Learners may read the env's privileged state through the core (the tabular learner needs
-Key-to-Door's key flag as its memory; the oracle needs the task). The stored observations are
-always what the env emits.
-"""
+"""The source learners, grouped by the families they serve: policies that do not learn (random,
+uniform roll-in, oracle, noisy oracle), tabular Q-learning (grids), the cross-entropy method
+(PointRobot) and the bandit learners. Each acts and learns for a whole batch of envs at once.
+SAC, the locomotion source, is :mod:`icrl_bench.data.sac`."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode
 
-from icrl_bench.envs.core import BatchedCore, random_actions
-from icrl_bench.tasks import Task
+from icrl_bench.data.sources.base import Context, Learner, Step
 
 
-@dataclass
-class Context:
-    """What a learner is told about the batch it controls.
-
-    Attributes:
-        core: the batched core (privileged: task, full state, oracle).
-        num_envs: ``B = tasks x histories``.
-        num_actions: size of a discrete action space (0 for a continuous one).
-        horizon: steps per episode.
-        episodes: episodes per history.
-        action_space: the single-env action space.
-    """
-
-    core: BatchedCore
-    num_envs: int
-    num_actions: int
-    horizon: int
-    episodes: int
-    action_space: gym.Space[Any]
-
-
-def make_context(core: BatchedCore, num_envs: int, episodes: int) -> Context:
-    """The :class:`Context` of ``num_envs`` envs of ``core``'s family."""
-    space = core.single_action_space
-    num_actions = int(space.n) if isinstance(space, gym.spaces.Discrete) else 0
-    return Context(core, num_envs, num_actions, core.horizon, episodes, space)
-
-
-class Step(NamedTuple):
-    """One step of every env, as a source learner learns from it (arrays ``[B, ...]``).
-
-    Attributes:
-        state: learner states before the step.
-        actions: the actions taken.
-        rewards: the rewards received.
-        next_state: learner states after the step.
-        terminated: the episode ended in a terminal state (no bootstrap).
-        alive: the env's episode was running (steps of ended episodes are ignored).
-    """
-
-    state: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    next_state: np.ndarray
-    terminated: np.ndarray
-    alive: np.ndarray
-
-
-class Learner(ABC):
-    """A batch of ``B`` independent learners, one per env."""
-
-    #: move every env to a uniform state before each step (:class:`UniformStateLearner`)
-    relocates = False
-    #: accepts ``freeze_after`` (trains, then records from frozen snapshots)
-    freezable = False
-
-    def __init__(self, ctx: Context, rng: np.random.Generator) -> None:
-        self.ctx = ctx
-        self.rng = rng
-
-    def random_actions(self) -> np.ndarray:
-        """Uniform-random actions ``[B, ...]``: an index, or a point of the action box."""
-        return random_actions(self.ctx.action_space, self.ctx.num_envs, self.rng)
-
-    @abstractmethod
-    def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
-        """Actions ``[B]`` given learner states, the oracle's actions and the history progress.
-
-        ``progress`` is the fraction of the history's nominal steps already taken, in ``[0, 1)``.
-        """
-
-    def update(self, step: Step) -> None:  # noqa: B027 - optional hook (see the docstring)
-        """Learn from one step of every env; ``alive`` marks envs whose episode was running."""
-
-    def end_episode(self, episode: int) -> None:  # noqa: B027 - optional hook
-        """Called after episode ``episode`` (0-based) of every history."""
-
-    def history_kind(self) -> np.ndarray:
-        """Per-env label of what produced the history (see :data:`HISTORY_KINDS`), int8 ``[B]``."""
-        return np.zeros(self.ctx.num_envs, dtype=np.int8)
-
-
+# -- policies that do not learn ---------------------------------------------------------------
 class RandomLearner(Learner):
     """Uniform-random actions (no learning)."""
 
@@ -183,6 +90,7 @@ class NoisyOracle(Learner):
         return np.where(noisy, random, optimal)
 
 
+# -- grid families: tabular Q-learning --------------------------------------------------------
 class QLearner(Learner):
     """Tabular Q-learning with epsilon-greedy exploration, one Q-table per env.
 
@@ -267,45 +175,7 @@ class QLearner(Learner):
         return np.where(self.expert_kind, 3, 2).astype(np.int8)
 
 
-class MixedLearner(Learner):
-    """A base learner in most envs, uniform-random actions in ``round(random_share * B)`` of them.
-
-    This is the noisy setting of Filtering Learning Histories: a share of the learning histories
-    is replaced by histories of the random policy.
-    """
-
-    def __init__(
-        self,
-        ctx: Context,
-        rng: np.random.Generator,
-        base: str = "q-learning",
-        base_params: dict[str, Any] | None = None,
-        random_share: float = 0.3,
-    ) -> None:
-        super().__init__(ctx, rng)
-        self.inner = LEARNERS[base](ctx, rng, **(base_params or {}))
-        self.noise = np.zeros(ctx.num_envs, dtype=bool)
-        self.noise[rng.permutation(ctx.num_envs)[: round(random_share * ctx.num_envs)]] = True
-
-    def act(self, state: np.ndarray, optimal: np.ndarray, progress: float) -> np.ndarray:
-        """The base learner's action, or a uniform one in the random envs."""
-        random = self.random_actions()
-        mask = self.noise.reshape(-1, *([1] * (random.ndim - 1)))
-        return np.where(mask, random, self.inner.act(state, optimal, progress))
-
-    def update(self, step: Step) -> None:
-        """The base learner learns in its own envs only."""
-        self.inner.update(step._replace(alive=step.alive & ~self.noise))
-
-    def end_episode(self, episode: int) -> None:
-        """Forwarded to the base learner."""
-        self.inner.end_episode(episode)
-
-    def history_kind(self) -> np.ndarray:
-        """1 for the random histories, 0 for the base learner's."""
-        return self.noise.astype(np.int8)
-
-
+# -- PointRobot: the cross-entropy method -----------------------------------------------------
 class CEMLearner(Learner):
     """The cross-entropy method over a goal-seeking policy, for continuous goal-reaching tasks.
 
@@ -366,6 +236,7 @@ class CEMLearner(Learner):
         self._draw()
 
 
+# -- bandits: UCB, Thompson sampling, DPT's Dirichlet mixtures --------------------------------
 class UCBLearner(Learner):
     """UCB1 on each env's arms: ``mean + c * sqrt(2 ln t / n)``, untried arms first.
 
@@ -479,159 +350,3 @@ class DirichletMixLearner(Learner):
         """An arm drawn from each history's own distribution."""
         u = self.rng.random((self.ctx.num_envs, 1)) * self.cdf[:, -1:]
         return np.minimum((self.cdf < u).sum(axis=1), self.ctx.num_actions - 1)
-
-
-HISTORY_KINDS = {0: "learner", 1: "random", 2: "medium", 3: "expert"}
-
-LEARNERS: dict[str, type[Learner]] = {
-    "mixed": MixedLearner,
-    "random": RandomLearner,
-    "uniform-states": UniformStateLearner,
-    "cem": CEMLearner,
-    "oracle": OracleLearner,
-    "noisy-oracle": NoisyOracle,
-    "q-learning": QLearner,
-    "ucb": UCBLearner,
-    "thompson": ThompsonLearner,
-    "dirichlet-mix": DirichletMixLearner,
-}
-
-
-@dataclass
-class Collected:
-    """Transitions of one batch, flattened in the order task, history, episode, step.
-
-    Every array has the transition axis first. ``task``, ``history`` and ``episode`` are the local
-    task position, the history number within its task, and the episode number within its history.
-    """
-
-    observations: np.ndarray
-    next_observations: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    terminations: np.ndarray
-    truncations: np.ndarray
-    optimal_actions: np.ndarray | None
-    task: np.ndarray
-    history: np.ndarray
-    episode: np.ndarray
-    step: np.ndarray
-    history_kind: np.ndarray
-
-
-def collect(
-    env_id: str,
-    tasks: Sequence[Task],
-    histories: int,
-    episodes: int,
-    learner: str,
-    learner_params: dict[str, Any],
-    seed: Sequence[int],
-    record_from: int = 0,
-) -> Collected:
-    """Run ``histories`` learners on each task for ``episodes`` episodes.
-
-    Args:
-        env_id: a registered discrete family.
-        tasks: the tasks of this batch.
-        histories: learners per task.
-        episodes: episodes per history.
-        learner: a key of :data:`LEARNERS`.
-        learner_params: keyword arguments of the learner.
-        seed: entropy for this batch; env ``i`` and the learner get independent streams.
-        record_from: episodes before this one are run (the learner trains) but not recorded.
-
-    Returns:
-        The recorded transitions.
-    """
-    n = len(tasks) * histories
-    batch_tasks = [t for t in tasks for _ in range(histories)]
-    venv = gym.make_vec(
-        env_id,
-        num_envs=n,
-        vectorization_mode="vector_entry_point",
-        tasks=batch_tasks,
-        autoreset_mode=AutoresetMode.DISABLED,
-    )
-    core: BatchedCore = venv.unwrapped._core  # type: ignore[attr-defined]
-    root = np.random.SeedSequence(list(seed))
-    env_seq, learner_seq = root.spawn(2)
-    env_seeds = [int(s.generate_state(1)[0]) for s in env_seq.spawn(n)]
-    act_space = venv.single_action_space
-    ctx = make_context(core, n, episodes)
-    has_oracle = getattr(core, "has_oracle", True)
-    agent = LEARNERS[learner](ctx, np.random.default_rng(learner_seq), **learner_params)
-
-    h = core.horizon
-    kept = episodes - record_from
-    shape = (kept, h, n)  # time-major, so that each step writes one contiguous row
-    space = venv.single_observation_space
-    obs_shape: tuple[int, ...] = tuple(space.shape or ())
-    obs_buf = np.zeros((*shape, *obs_shape), dtype=space.dtype)
-    next_buf = np.zeros_like(obs_buf)
-    act_shape: tuple[int, ...] = tuple(act_space.shape or ())
-    act_dtype = act_space.dtype if isinstance(act_space, gym.spaces.Box) else np.int64
-    act_buf = np.zeros((*shape, *act_shape), dtype=act_dtype)
-    opt_buf = np.zeros_like(act_buf)
-    rew_buf = np.zeros(shape, dtype=np.float64)
-    term_buf = np.zeros(shape, dtype=bool)
-    trunc_buf = np.zeros(shape, dtype=bool)
-    valid = np.zeros(shape, dtype=bool)
-
-    obs, _ = venv.reset(seed=env_seeds)  # type: ignore[arg-type]  # a list seeds each env
-    for ep in range(episodes):
-        if ep:
-            obs, _ = venv.reset()
-        alive = np.ones(n, dtype=bool)
-        e = ep - record_from
-        for t in range(h):
-            if agent.relocates:
-                core.place_uniform(agent.rng)
-                obs = core.observe()
-            state = core.learner_state()
-            optimal = core.oracle_action() if has_oracle else opt_buf[0, 0]
-            actions = agent.act(state, optimal, (ep * h + t) / (episodes * h))
-            next_obs, rewards, term, trunc, _ = venv.step(actions)
-            agent.update(Step(state, actions, rewards, core.learner_state(), term, alive))
-            if e >= 0:
-                obs_buf[e, t] = obs
-                next_buf[e, t] = next_obs
-                act_buf[e, t] = actions
-                opt_buf[e, t] = optimal
-                rew_buf[e, t] = rewards
-                term_buf[e, t] = term
-                trunc_buf[e, t] = trunc
-                valid[e, t] = alive
-            alive &= ~(term | trunc)
-            obs = next_obs
-            if not alive.any():
-                break
-        agent.end_episode(ep)
-    venv.close()
-
-    # transitions in the order env (= task, history), episode, step
-    env_index, ep_index, step_index = np.nonzero(valid.transpose(2, 0, 1))
-    flat = {
-        "observations": obs_buf,
-        "next_observations": next_buf,
-        "actions": act_buf,
-        "rewards": rew_buf,
-        "terminations": term_buf,
-        "truncations": trunc_buf,
-        "optimal_actions": opt_buf,
-    }
-    out = {k: v[ep_index, step_index, env_index] for k, v in flat.items()}
-    return Collected(
-        task=env_index // histories,
-        history=env_index % histories,
-        episode=ep_index,
-        step=step_index,
-        history_kind=agent.history_kind(),
-        observations=out["observations"],
-        next_observations=out["next_observations"],
-        actions=out["actions"],
-        rewards=out["rewards"],
-        terminations=out["terminations"],
-        truncations=out["truncations"],
-        optimal_actions=out["optimal_actions"] if has_oracle else None,
-    )
