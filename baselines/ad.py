@@ -29,7 +29,6 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -219,11 +218,3 @@ class ADAgent(TransformerAgent):
 
 
 RECIPE = Recipe(VERSION, Config, ADModel, make_sampler, loss_fn, ADAgent)
-
-
-def train(
-    env_id: str, dataset_id: str, raw: dict[str, Any], out_dir: str | Path, progress: bool = True
-) -> Path:
-    """Train AD; returns the checkpoint directory (the quickstart's entry point; everything
-    else trains through :data:`baselines.methods.METHODS`)."""
-    return RECIPE.fit(METHOD, env_id, dataset_id, raw, out_dir, progress)
