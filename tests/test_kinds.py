@@ -13,7 +13,6 @@ from icrl_bench.data.sources import LEARNERS
 from icrl_bench.eval.agents import LEARNING_AGENTS
 from icrl_bench.eval.protocols import PROTOCOLS, setting
 from icrl_bench.kinds import BANDIT, GRID, KINDS, METAWORLD, FamilyKind, Scale
-from icrl_bench.registry import FamilySpec
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=[k.name for k in KINDS])
