@@ -7,6 +7,7 @@ family's :class:`~icrl_bench.tasks.TaskDistribution` from the spec's split recip
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import json
@@ -422,8 +423,6 @@ def family(env_id: str) -> FamilySpec:
         name = name[len(NAMESPACE) + 1 :]
     spec = _BY_NAME.get(name)
     if spec is None:
-        import difflib
-
         close = difflib.get_close_matches(name, list(_BY_NAME), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UnknownIdError(f"unknown task family {env_id!r}{hint} (see `icrl-bench tasks list`)")

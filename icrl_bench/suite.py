@@ -55,8 +55,6 @@ import contextlib
 import json
 import os
 import re
-import signal
-import sys
 import tempfile
 import time
 import traceback
@@ -81,6 +79,7 @@ from icrl_bench.eval.protocols import PROTOCOLS, setting
 from icrl_bench.leaderboard import AlreadySubmitted, render
 from icrl_bench.leaderboard import leaderboard_dir as default_lb
 from icrl_bench.registry import family
+from icrl_bench.workers import die_with_parent
 
 #: the shipped suites and baseline configs, in the baselines package
 SUITE_DIR = Path(baselines.__file__).resolve().parent / "suites"
@@ -407,24 +406,6 @@ def _write_state(run_dir: Path, state: dict[str, Any]) -> None:
 
 
 # -- executors -----------------------------------------------------------------------------------
-def die_with_parent() -> None:
-    """Have the kernel kill this process when the process that started it dies (Linux).
-
-    A pool worker runs a job for minutes to hours. Without this, killing the runner (even with
-    SIGKILL) leaves its workers finishing their jobs as orphans, which a ``--resume`` would then
-    run a second time beside them. Elsewhere this does nothing.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() == 1:  # the parent died before the call: do what the kernel would have
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 class LocalExecutor:
     """A pool of ``workers`` processes (spawned: each imports torch once and keeps it).
 
@@ -433,7 +414,10 @@ class LocalExecutor:
 
     def __init__(self, workers: int) -> None:
         self.pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=get_context("spawn"), initializer=die_with_parent
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
         )
         self.running: dict[Future[dict[str, Any]], str] = {}
 
@@ -466,7 +450,7 @@ class RayExecutor:
     """
 
     def __init__(self, address: str | None, workers: int) -> None:
-        try:
+        try:  # the optional ray extra
             import ray
         except ImportError:
             raise SuiteError("--executor ray needs Ray: pip install 'icrl-bench[ray]'") from None

@@ -23,7 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "base",
-        ("icrl_bench.errors", "icrl_bench.values", "icrl_bench.provenance", "icrl_bench.tasks"),
+        (
+            "icrl_bench.errors",
+            "icrl_bench.values",
+            "icrl_bench.provenance",
+            "icrl_bench.tasks",
+            "icrl_bench.workers",
+        ),
     ),
     ("envs", ("icrl_bench.envs",)),
     ("registry", ("icrl_bench.kinds", "icrl_bench.references", "icrl_bench.registry")),

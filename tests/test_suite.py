@@ -266,7 +266,7 @@ def test_gpu_reproduction_script_runs_tiny_on_cpu(tmp_path: Path) -> None:
     """``bench/reproduce_gpu.sh --tiny`` runs all three GPU reproduction suites end to end at
     the smallest size: three training runs per method, one submittable result per (method,
     track), each on the run directory's leaderboard."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "ICRL_BENCH_HOME": str(tmp_path / "home")}
     proc = subprocess.run(
         ["bash", str(root / "bench" / "reproduce_gpu.sh"), "--tiny", "--workers", "2",

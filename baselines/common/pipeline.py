@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -28,8 +29,6 @@ from icrl_bench.registry import family
 def spaces_of(env_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`space_info` of a family's observation and action spaces, read from one env (a
     simulator family's task space holds no simulator, so its spaces exist only in an env)."""
-    import gymnasium as gym
-
     env = gym.make(family(env_id).env_id)
     try:
         return space_info(env.observation_space), space_info(env.action_space)

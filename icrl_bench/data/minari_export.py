@@ -32,7 +32,7 @@ def export_minari(dataset_id: str, minari_id: str | None = None) -> Path:
     Raises:
         IcrlBenchError: if Minari (with HDF5 support) is not installed or the id exists.
     """
-    try:
+    try:  # the optional minari extra
         import minari
         from minari.data_collector.episode_buffer import EpisodeBuffer
     except ImportError:

@@ -14,8 +14,6 @@ import json
 import math
 import os
 import shutil
-import signal
-import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -53,6 +51,7 @@ from icrl_bench.kinds import KINDS, Scale
 from icrl_bench.provenance import __version__, git_sha
 from icrl_bench.registry import family, task_references, tasks
 from icrl_bench.values import SEED
+from icrl_bench.workers import die_with_parent
 
 SCHEMA_VERSION = 1
 #: transitions one chunk holds in memory (a recipe's chunks are fixed by this, not by workers)
@@ -169,31 +168,6 @@ def plan(
     if learner == "sac":  # one task per worker process: SAC runs are slow and independent
         tasks_per_chunk = int(chunk_override or 1)
     return Plan(spec.env_id, var, scale, sc, seed, learner, params, tasks_per_chunk)
-
-
-def die_with_parent(parent: int) -> None:
-    """Make this (pool worker) process exit when ``parent`` dies, even by SIGKILL, which runs
-    no cleanup in the parent: on Linux the kernel sends SIGKILL (``PR_SET_PDEATHSIG``); on every
-    platform a daemon thread also exits the process once its parent is gone."""
-    import threading
-
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
-        except (OSError, AttributeError):  # pragma: no cover - no prctl: the thread below
-            pass
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    if os.getppid() != parent:  # the parent died before the signal was armed
-        os._exit(1)
-    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def _clean_stale(final: Path) -> None:

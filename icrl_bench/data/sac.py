@@ -31,7 +31,7 @@ def _sb3() -> Any:
 
 def _recorder(sb3: Any, steps: list[tuple[Any, ...]], record: bool) -> Any:
     """An SB3 callback that keeps every transition of the learner's training."""
-    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.callbacks import BaseCallback  # the optional mujoco extra
 
     class Recorder(BaseCallback):
         def _on_step(self) -> bool:
@@ -76,7 +76,7 @@ def run_sac(
     (the final one, or the ``medium_fraction`` snapshot when ``medium``) rolls out the remaining
     ``episodes - record_from`` episodes.
     """
-    import torch
+    import torch  # deferred: the data layer imports without torch (tests/test_architecture.py)
 
     sb3 = _sb3()
     torch.set_num_threads(1)  # one learner per core

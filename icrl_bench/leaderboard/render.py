@@ -227,6 +227,7 @@ def _curves(root: Path, track: str, rows: Sequence[Mapping[str, str]]) -> dict[s
 
 
 def _pyplot() -> Any:
+    # deferred: matplotlib (about 0.5 s) is only needed when plots are drawn
     import matplotlib
 
     matplotlib.use("Agg")
