@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import time
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
@@ -30,6 +31,9 @@ from gymnasium.vector.utils import batch_space
 from icrl_bench.envs.core import TaskSpaceBase, autoreset, reset_targets
 from icrl_bench.errors import InvalidActionError, InvalidTaskError
 from icrl_bench.tasks import Task, train_split
+
+#: how long a process polls for its next message before sleeping on the pipe (see _wait)
+SPIN_SECONDS = 0.002
 
 
 class TaskSpace(TaskSpaceBase):
@@ -153,10 +157,45 @@ class TaskEnv(gym.Env[np.ndarray, np.ndarray]):
 
 
 # -- the worker side ----------------------------------------------------------------------------
-def _handle(envs: list[TaskEnv], cmd: str, payload: Any) -> Any:
-    """Run one command on a shard's envs (in a worker process or in this one)."""
-    if cmd == "step":  # payload: [(local index, action)]
-        return [envs[i].step(a) for i, a in payload]
+class _Buffers:
+    """The step's arrays of every env, in memory shared by the calling process and the workers:
+    actions in; observations, rewards and episode ends out. A step's message then carries only
+    which envs to step, and its reply only their infos; nothing large is pickled."""
+
+    def __init__(
+        self, ctx: Any, num_envs: int, obs_shape: tuple[int, ...], act_shape: tuple[int, ...]
+    ):
+        self.num_envs, self.obs_shape, self.act_shape = num_envs, obs_shape, act_shape
+        size = num_envs * (int(np.prod(obs_shape)) + int(np.prod(act_shape)) + 3)
+        self.raw = ctx.RawArray("d", size)  # float64: every family's observations and actions
+        self._views()
+
+    def _views(self) -> None:
+        flat = np.frombuffer(self.raw, dtype=np.float64)
+        n, o, a = self.num_envs, int(np.prod(self.obs_shape)), int(np.prod(self.act_shape))
+        self.obs = flat[: n * o].reshape(n, *self.obs_shape)
+        self.act = flat[n * o : n * (o + a)].reshape(n, *self.act_shape)
+        self.rew, self.term, self.trunc = flat[n * (o + a) :].reshape(3, n)
+
+    def __getstate__(self) -> dict[str, Any]:  # a spawned worker maps the same memory
+        return {k: getattr(self, k) for k in ("num_envs", "obs_shape", "act_shape", "raw")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._views()
+
+
+def _handle(envs: list[TaskEnv], cmd: str, payload: Any, buf: _Buffers, lo: int) -> Any:
+    """Run one command on a shard's envs (in a worker process or in this one); ``lo`` is the
+    index of the shard's first env in the shared buffers."""
+    if cmd == "step":  # payload: local indices; actions and results go through ``buf``
+        infos = []
+        for i in payload:
+            obs, reward, terminated, truncated, info = envs[i].step(buf.act[lo + i])
+            j = lo + i
+            buf.obs[j], buf.rew[j], buf.term[j], buf.trunc[j] = obs, reward, terminated, truncated
+            infos.append(info)
+        return infos
     if cmd == "reset":  # payload: [(local index, seed)]
         return [envs[i].reset(seed=s)[0] for i, s in payload]
     if cmd == "call":
@@ -174,13 +213,28 @@ def _handle(envs: list[TaskEnv], cmd: str, payload: Any) -> Any:
     raise ValueError(f"unknown command {cmd!r}")
 
 
-def _worker(conn: Connection, make: Callable[[], TaskEnv], count: int) -> None:
+def _wait(conn: Connection, spin: float) -> None:
+    """Poll ``conn`` for up to ``spin`` seconds before the caller blocks on it.
+
+    Waking a process blocked on a pipe costs 0.1-0.3 ms on a virtual machine, as much as
+    stepping a few simulator envs; a vector step waits for a reply and a worker for the next
+    command once per step. While every process has a core of its own, polling for the short
+    gap between steps keeps them awake; a longer gap falls back to blocking."""
+    deadline = time.perf_counter() + spin
+    while not conn.poll() and time.perf_counter() < deadline:
+        pass
+
+
+def _worker(
+    conn: Connection, make: Callable[[], TaskEnv], count: int, spin: float, buf: _Buffers, lo: int
+) -> None:
     envs = [make() for _ in range(count)]
     try:
         while True:
+            _wait(conn, spin)
             cmd, payload = conn.recv()
             try:
-                reply = _handle(envs, cmd, payload)
+                reply = _handle(envs, cmd, payload, buf, lo)
             except Exception as e:  # reported to the parent, which raises it
                 reply = _Failure(e)
             conn.send(reply)
@@ -200,29 +254,39 @@ class _Failure:
 class _Local:
     """An in-process shard that speaks the workers' protocol."""
 
-    def __init__(self, make: Callable[[], TaskEnv], count: int) -> None:
+    def __init__(self, make: Callable[[], TaskEnv], count: int, buf: _Buffers, lo: int) -> None:
         self.envs = [make() for _ in range(count)]
+        self.buf, self.lo = buf, lo
         self.reply: Any = None
 
     def send(self, msg: tuple[str, Any]) -> None:
-        self.reply = _handle(self.envs, *msg)
+        try:
+            self.reply = _handle(self.envs, *msg, self.buf, self.lo)
+        except Exception as e:  # as a worker would report it
+            self.reply = _Failure(e)
 
     def recv(self) -> Any:
         return self.reply
 
 
 def default_workers(num_envs: int) -> int:
-    """Worker processes for ``num_envs`` envs: one per core (``$ICRL_BENCH_WORKERS``
-    overrides), none for a single env."""
+    """Worker processes for ``num_envs`` envs: one per core but one, the calling process
+    stepping a share itself (``$ICRL_BENCH_WORKERS`` overrides); none for a single env."""
     if num_envs <= 1:
         return 0
     env = os.environ.get("ICRL_BENCH_WORKERS")
-    workers = int(env) if env else (os.cpu_count() or 1)
-    return max(0, min(workers, num_envs))
+    workers = int(env) if env else (os.cpu_count() or 1) - 1
+    return max(0, min(workers, num_envs - 1))
 
 
 class ProcessVectorEnv(VectorEnv[Any, Any, Any]):
-    """``num_envs`` simulator envs of one family in ``workers`` processes, each on its own task.
+    """``num_envs`` simulator envs of one family, each on its own task, stepped in parallel by
+    the calling process and ``workers`` worker processes.
+
+    The envs are split evenly over the calling process and the workers: a step sends each
+    worker its actions through a pipe, steps the calling process's own share meanwhile, then
+    reads the workers' replies. With one process per core and no more, the processes poll
+    briefly for the next message instead of sleeping on the pipe (see :func:`_wait`).
 
     Args:
         family: the short family id.
@@ -230,7 +294,8 @@ class ProcessVectorEnv(VectorEnv[Any, Any, Any]):
         tasks: optional per-env tasks (exactly ``num_envs``), kept across resets.
         max_episode_steps: truncation horizon (defaults to the family's horizon).
         autoreset_mode: Gymnasium autoreset mode, ``NEXT_STEP`` by default.
-        workers: worker processes (None: :func:`default_workers`; 0: in this process).
+        workers: worker processes besides the calling one (None: :func:`default_workers`; 0:
+            every env in this process).
         **params: the family parameters from the registry.
     """
 
@@ -257,32 +322,34 @@ class ProcessVectorEnv(VectorEnv[Any, Any, Any]):
         self.num_envs = num_envs
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
-        n_workers = default_workers(num_envs) if workers is None else min(workers, num_envs)
+        n_workers = default_workers(num_envs) if workers is None else min(workers, num_envs - 1)
+        n_workers = max(n_workers, 0)
         make = _Maker(self.env_cls, family, horizon, params)
-        sizes = np.diff(np.linspace(0, num_envs, max(n_workers, 1) + 1).round().astype(int))
+        # shard 0 is this process's own share; shards 1.. are the workers'
+        sizes = np.diff(np.linspace(0, num_envs, n_workers + 2).round().astype(int))
         self._bounds = np.concatenate([[0], np.cumsum(sizes)])
-        self._shards: list[Any] = []
-        self._procs: list[Any] = []
-        if n_workers == 0:
-            self._shards.append(_Local(make, num_envs))
-        else:
-            # fork where the OS has it (as Gymnasium's AsyncVectorEnv): no re-import of the
-            # caller's __main__; workers run only the simulator, never the parent's threads
-            methods = mp.get_all_start_methods()
-            ctx = mp.get_context("fork" if "fork" in methods else "spawn")
-            for size in sizes:
-                parent, child = ctx.Pipe()
-                proc = ctx.Process(  # type: ignore[attr-defined]
-                    target=_worker, args=(child, make, int(size)), daemon=True
-                )
-                proc.start()
-                child.close()
-                self._shards.append(parent)
-                self._procs.append(proc)
-        probe = _Local(make, 1).envs[0]
+        probe = make()
         self.single_observation_space = probe.observation_space
         self.single_action_space = probe.action_space
         probe.close()
+        # fork where the OS has it (as Gymnasium's AsyncVectorEnv): no re-import of the
+        # caller's __main__; workers run only the simulator, never the parent's threads
+        methods = mp.get_all_start_methods()
+        ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+        obs_shape = tuple(self.single_observation_space.shape or ())
+        self._buf = _Buffers(ctx, num_envs, obs_shape, tuple(self.single_action_space.shape or ()))
+        self._shards: list[Any] = [_Local(make, int(sizes[0]), self._buf, 0)]
+        self._procs: list[Any] = [None]
+        # poll instead of sleeping only while every process has a core to itself
+        self._spin = SPIN_SECONDS if n_workers + 1 <= (os.cpu_count() or 1) else 0.0
+        for k, size in enumerate(sizes[1:], start=1):
+            parent, child = ctx.Pipe()
+            args = (child, make, int(size), self._spin, self._buf, int(self._bounds[k]))
+            proc = ctx.Process(target=_worker, args=args, daemon=True)  # type: ignore[attr-defined]
+            proc.start()
+            child.close()
+            self._shards.append(parent)
+            self._procs.append(proc)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
@@ -317,20 +384,29 @@ class ProcessVectorEnv(VectorEnv[Any, Any, Any]):
                 f"{self.family}: got {len(tasks)} tasks for {self.num_envs} envs"
             )
         valid = [None if t is None else self._space.validate_task(t) for t in tasks]
-        for k in range(len(self._shards)):
-            self._send(k, ("set_tasks", valid[self._bounds[k] : self._bounds[k + 1]]))
-        self._replies(range(len(self._shards)))
+        shards = range(len(self._shards))
+        self._dispatch(
+            {k: ("set_tasks", valid[self._bounds[k] : self._bounds[k + 1]]) for k in shards}
+        )
+        self._replies(shards)
 
     def _gather(self, cmd: str, payload: Any) -> list[Any]:
-        for k in range(len(self._shards)):
-            self._send(k, (cmd, payload))
+        shards = range(len(self._shards))
+        self._dispatch({k: (cmd, payload) for k in shards})
         out: list[Any] = []
-        for reply in self._replies(range(len(self._shards))):
+        for reply in self._replies(shards):
             out.extend(reply)
         return out
 
+    def _dispatch(self, messages: dict[int, tuple[str, Any]]) -> None:
+        """Send each shard its message: the workers' first, then this process's own share,
+        which is computed on the spot while the workers compute theirs."""
+        for k in sorted(messages, reverse=True):
+            self._send(k, messages[k])
+
     def _died(self, k: int) -> RuntimeError:
-        code = self._procs[k].exitcode if k < len(self._procs) else None
+        proc = self._procs[k]
+        code = proc.exitcode if proc is not None else None
         return RuntimeError(
             f"{self.env_cls.__name__} worker {k} died (exit code {code}); close this env and "
             "make a new one"
@@ -348,6 +424,8 @@ class ProcessVectorEnv(VectorEnv[Any, Any, Any]):
         replies: list[Any] = []
         for k in shards:
             try:
+                if self._procs[k] is not None:
+                    _wait(self._shards[k], self._spin)
                 replies.append(self._shards[k].recv())
             except (EOFError, OSError):
                 replies.append(_Failure(self._died(k)))
@@ -364,8 +442,9 @@ class ProcessVectorEnv(VectorEnv[Any, Any, Any]):
             k = int(np.searchsorted(self._bounds, i, side="right") - 1)
             plan[k].append((i - int(self._bounds[k]), arg))
         active = [k for k, part in enumerate(plan) if part]
-        for k in active:
-            self._send(k, (cmd, plan[k]))
+        # a step's actions are in the shared buffers: its message names the envs only
+        payload = {k: [i for i, _ in plan[k]] if cmd == "step" else plan[k] for k in active}
+        self._dispatch({k: (cmd, payload[k]) for k in active})
         out: dict[int, Any] = {}
         for k, replies in zip(active, self._replies(active), strict=True):
             for (local, _), reply in zip(plan[k], replies, strict=True):
@@ -409,20 +488,34 @@ class ProcessVectorEnv(VectorEnv[Any, Any, Any]):
         """Step every env; ended envs reset per the autoreset mode."""
         if not self._seeded:
             raise gym.error.ResetNeeded("call reset() before step()")
-        acts = np.asarray(actions)
+        buf = self._buf
+        try:
+            buf.act[:] = np.asarray(actions, dtype=np.float64).reshape(buf.act.shape)
+        except (TypeError, ValueError):
+            raise InvalidActionError(
+                f"{self.family}: actions must be numbers of shape {(self.num_envs, *buf.act_shape)}"
+                f", got {actions!r}"
+            ) from None
         pending = (
             np.flatnonzero(self._needs_reset)
             if self.autoreset_mode is AutoresetMode.NEXT_STEP
             else np.zeros(0, dtype=np.int64)
         )
-        results = self._gather_step(acts, pending)
-        rewards = np.array([r[1] for r in results], dtype=np.float64)
-        terminated = np.array([r[2] for r in results], dtype=bool)
-        truncated = np.array([r[3] for r in results], dtype=bool)
-        obs = np.stack([r[0] for r in results]).astype(self.single_observation_space.dtype)
+        reset_obs = self._reset_idx(pending, [None] * pending.size) if pending.size else {}
+        infos = self._per_shard(
+            "step", {i: None for i in range(self.num_envs) if i not in reset_obs}
+        )
+        for i, o in reset_obs.items():  # a NEXT_STEP autoreset: reward 0, not done
+            buf.obs[i], buf.rew[i], buf.term[i], buf.trunc[i] = o, 0.0, False, False
+            infos[i] = {}
+        rewards = buf.rew.copy()
+        terminated, truncated = buf.term.astype(bool), buf.trunc.astype(bool)
+        obs = buf.obs.astype(self.single_observation_space.dtype)
         info: dict[str, Any] = {}
         if self.env_cls.has_success:
-            info["success"] = np.array([bool(r[4].get("success", False)) for r in results])
+            info["success"] = np.array(
+                [bool(infos[i].get("success", False)) for i in range(self.num_envs)]
+            )
 
         def reset_ended(done: np.ndarray) -> None:
             for i, o in self._reset_idx(done, [None] * done.size).items():
@@ -434,17 +527,6 @@ class ProcessVectorEnv(VectorEnv[Any, Any, Any]):
         info.update(ended)
         self._obs = obs
         return obs.copy(), rewards, terminated, truncated, info
-
-    def _gather_step(self, acts: np.ndarray, pending: np.ndarray) -> list[tuple[Any, ...]]:
-        """Step the envs, except those pending a NEXT_STEP autoreset, which reset instead
-        (reward 0, not done)."""
-        reset_obs = self._reset_idx(pending, [None] * pending.size) if pending.size else {}
-        stepped = self._per_shard(
-            "step", {i: acts[i] for i in range(self.num_envs) if i not in reset_obs}
-        )
-        for i, o in reset_obs.items():
-            stepped[i] = (o, 0.0, False, False, {})
-        return [stepped[i] for i in range(self.num_envs)]
 
     def oracle_action(self) -> np.ndarray:
         """The oracle's (or expert's) action in every env."""
@@ -461,7 +543,7 @@ class ProcessVectorEnv(VectorEnv[Any, Any, Any]):
                 shard.recv()
             except (BrokenPipeError, EOFError, OSError):
                 pass
-        for proc in self._procs:
+        for proc in self._procs[1:]:
             proc.join(timeout=5)
             if proc.is_alive():
                 proc.terminate()
