@@ -340,8 +340,10 @@ class ProcessVectorEnv(VectorEnv[Any, Any, Any]):
         self._buf = _Buffers(ctx, num_envs, obs_shape, tuple(self.single_action_space.shape or ()))
         self._shards: list[Any] = [_Local(make, int(sizes[0]), self._buf, 0)]
         self._procs: list[Any] = [None]
-        # poll instead of sleeping only while every process has a core to itself
-        self._spin = SPIN_SECONDS if n_workers + 1 <= (os.cpu_count() or 1) else 0.0
+        # poll instead of sleeping only while every process has a core to itself: not in a pool
+        # worker (data generation, a suite's jobs), whose siblings share the cores
+        own_cores = mp.parent_process() is None and n_workers + 1 <= (os.cpu_count() or 1)
+        self._spin = SPIN_SECONDS if own_cores else 0.0
         for k, size in enumerate(sizes[1:], start=1):
             parent, child = ctx.Pipe()
             args = (child, make, int(size), self._spin, self._buf, int(self._bounds[k]))
