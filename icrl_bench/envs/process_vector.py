@@ -33,7 +33,7 @@ from icrl_bench.errors import InvalidActionError, InvalidTaskError
 from icrl_bench.tasks import Task, train_split
 
 #: how long a process polls for its next message before sleeping on the pipe (see _wait)
-SPIN_SECONDS = 0.002
+SPIN_SECONDS = 0.001
 
 
 class TaskSpace(TaskSpaceBase):
@@ -164,7 +164,7 @@ class _Buffers:
 
     def __init__(
         self, ctx: Any, num_envs: int, obs_shape: tuple[int, ...], act_shape: tuple[int, ...]
-    ):
+    ) -> None:
         self.num_envs, self.obs_shape, self.act_shape = num_envs, obs_shape, act_shape
         size = num_envs * (int(np.prod(obs_shape)) + int(np.prod(act_shape)) + 3)
         self.raw = ctx.RawArray("d", size)  # float64: every family's observations and actions
