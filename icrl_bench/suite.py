@@ -85,7 +85,8 @@ from icrl_bench.workers import die_with_parent
 SUITE_DIR = Path(baselines.__file__).resolve().parent / "suites"
 CONFIG_DIR = Path(baselines.__file__).resolve().parent / "configs"
 STATE = "state.json"
-KINDS = ("data", "train", "evaluate", "submit")
+#: the kinds of job, in the order a suite runs them
+JOB_KINDS = ("data", "train", "evaluate", "submit")
 #: the function that runs a job of each kind (its ``Job.call`` holds the keyword arguments)
 JOBS: dict[str, Callable[..., Any]] = {
     "data": workflow.generate,
@@ -347,7 +348,7 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
             for protocol in protos.get(method) or default_protocols:
                 tag = f"{method}/{fam}/{variant}"
                 evaluate_and_submit(tag, checkpoints, fam, protocol, trained, notes)
-    order = {k: i for i, k in enumerate(KINDS)}
+    order = {k: i for i, k in enumerate(JOB_KINDS)}
     return sorted(jobs.values(), key=lambda j: order[j.kind])
 
 
