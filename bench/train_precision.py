@@ -39,9 +39,10 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _tiny import parse_args
-from train_throughput import ACTIONS, GRID, rate, shipped_batches
+from train_throughput import rate, shipped_batches
 
 from baselines import ad, dpt
+from baselines.common.pipeline import spaces_of
 
 MODES = ("fp32", "bf16", "bf16-fp32-attention", "compile", "compile-bf16-fp32-attention")
 
@@ -79,8 +80,11 @@ def main() -> None:
         args.modes = [m for m in args.modes if not m.startswith("compile")]
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    spaces = spaces_of("DarkRoom-v0")
     for method in args.methods:
-        module, cfg, tcfg, batches = shipped_batches(method, args.batch, args.tiny)
+        module, cfg, tcfg, batches, _ = shipped_batches(
+            method, "DarkRoom-v0", args.batch, args.tiny
+        )
         batch_size = args.batch or tcfg.batch_size
         print(
             f"{method} (DarkRoom-v0 config: d_model {cfg.d_model}, {cfg.n_layers} layers, "
@@ -89,7 +93,7 @@ def main() -> None:
         base = None
         for mode in args.modes:
             torch.manual_seed(0)
-            model = (ad.ADModel if method == "ad" else dpt.DPTModel)(cfg, GRID, ACTIONS)
+            model = (ad.ADModel if method == "ad" else dpt.DPTModel)(cfg, *spaces)
             loss: Callable[[Any], Tensor] = lambda b, m=model, f=module.loss_fn: f(m, b)[0]  # noqa: E731
             if mode.startswith("compile"):
                 loss = torch.compile(loss)

@@ -1,17 +1,21 @@
-"""Training throughput of the shipped DarkRoom-v0 AD and DPT configs against a plain fp32
-``nn.TransformerEncoder`` of the same size.
+"""Training throughput of the shipped AD and DPT configs of a family (DarkRoom-v0 by default;
+``--family PointRobot-v0`` for a continuous one) against a plain fp32 ``nn.TransformerEncoder`` of
+the same size.
 
-Usage: python bench/train_throughput.py [--steps 20] [--threads 2] [--methods ad dpt] [--tiny]
+Usage: python bench/train_throughput.py [--family DarkRoom-v0] [--steps 20] [--threads 2]
+[--methods ad dpt] [--tiny]
 
 For each method, both sides train on the same batches, drawn by the method's own sampler from a
-small DarkRoom-v0 dataset of its kind, with AdamW and gradient clipping:
+small dataset of the family, of the method's kind, with AdamW and gradient clipping:
 
 * ours: the method's model and loss (``baselines.ad`` / ``baselines.dpt``) with the shipped
-  ``baselines/configs/<method>/DarkRoom-v0.yaml`` model settings and batch size, run the way
+  ``baselines/configs/<method>/<family>.yaml`` model settings and batch size, run the way
   the trainer runs it (``TrainConfig.amp``: bfloat16 autocast where the config asks for it);
 * reference: the same embeddings and action head around PyTorch's ``nn.TransformerEncoder``
   (pre-LN, GELU, 4x feed-forward, the same width, depth, heads and dropout, learned positions,
-  fp32), over the sequence a reference implementation trains on: AD's window of transition
+  fp32; cross-entropy for discrete actions, the squared error of a ``tanh`` output in the box
+  scaled to ``[-1, 1]`` for continuous ones), over the sequence a reference implementation
+  trains on: AD's window of transition
   tokens under a causal mask; DPT's query token followed by the context, read after every
   context prefix under a causal mask (the reference DPT layout).
 
@@ -37,10 +41,17 @@ from torch import Tensor, nn
 
 from baselines import ad, dpt
 from baselines.common.config import build, read_config
+from baselines.common.pipeline import spaces_of, standardise_observations
 from baselines.common.trainer import TrainConfig
+from icrl_bench.registry import family
 
-GRID = {"kind": "discrete", "n": 81}
-ACTIONS = {"kind": "discrete", "n": 5}
+
+def action_loss(head: Any, out: Tensor, target: Tensor) -> Tensor:
+    """The reference's loss: cross-entropy of discrete actions, or the squared error of ``tanh``
+    outputs to continuous actions scaled to ``[-1, 1]`` by the method's own head."""
+    if head.kind == "categorical":
+        return F.cross_entropy(out.flatten(0, -2), target.flatten().long())
+    return (torch.tanh(out) - head.scale(target.reshape(*out.shape))).pow(2).mean()
 
 
 class EncoderCore(nn.Module):
@@ -69,15 +80,15 @@ class ReferenceAD(nn.Module):
         super().__init__()
         cfg = ours.cfg
         self.embed, self.head = ours.embed, nn.Linear(cfg.d_model, ours.head.dim)
+        self.action_head = ours.head
         self.core = EncoderCore(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout, cfg.context)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
-        """Cross-entropy of every next action in the window."""
+        """The action loss of every next action in the window."""
         obs, act, rew = batch["observations"], batch["actions"], batch["rewards"]
         e = self.embed
         x = e.obs(obs[:, 1:]) + e.action(act[:, :-1]) + e.rewards(rew[:, :-1])
-        logits = self.head(self.core(x))
-        return F.cross_entropy(logits.flatten(0, 1), act[:, 1:].flatten().long())
+        return action_loss(self.action_head, self.head(self.core(x)), act[:, 1:])
 
 
 class ReferenceDPT(nn.Module):
@@ -99,9 +110,10 @@ class ReferenceDPT(nn.Module):
             batch["observations"], batch["actions"], batch["rewards"], batch["next_observations"]
         )
         x = torch.cat([m.query_tokens(batch["query"][:, None]), ctx], dim=1)
-        logits = self.head(self.core(x))  # [B, N + 1, A]
-        target = batch["label"][:, None].expand(-1, logits.shape[1])
-        return F.cross_entropy(logits.flatten(0, 1), target.flatten().long())
+        out = self.head(self.core(x))  # [B, N + 1, A]
+        label = batch["label"]
+        target = label[:, None].expand(-1, out.shape[1], *label.shape[1:])
+        return action_loss(m.head, out, target)
 
 
 def rate(
@@ -136,26 +148,30 @@ def rate(
 
 
 def shipped_batches(
-    method: str, batch_size: int | None = None, tiny: bool = False
-) -> tuple[Any, Any, Any, list]:
-    """The shipped DarkRoom-v0 config of ``method`` and 8 batches drawn by its own sampler from a
-    small DarkRoom-v0 dataset of its kind: ``(module, model config, train config, batches)``;
-    ``batch_size`` overrides the config's; ``tiny``: smoke data and 2 batches."""
+    method: str, fam: str = "DarkRoom-v0", batch_size: int | None = None, tiny: bool = False
+) -> tuple[Any, Any, Any, list, Any]:
+    """The shipped config of ``method`` for family ``fam`` and 8 batches drawn by its own sampler
+    from a small dataset of the family, of its kind: ``(module, model config, train config,
+    batches, dataset)``; ``batch_size`` overrides the config's; ``tiny``: smoke data and 2
+    batches."""
     from icrl_bench import data
 
-    raw = read_config(method, "DarkRoom-v0")
+    raw = read_config(method, fam)
     module: Any = ad if method == "ad" else dpt
     cfg: Any = build(module.Config, raw["model"], "model")
     tcfg = build(TrainConfig, raw["train"], "train")
     variant, scale = ("histories", "smoke") if method == "ad" else ("uniform-rollin", "small")
-    ds = data.load(data.generate("DarkRoom-v0", variant, "smoke" if tiny else scale, seed=0))
+    if family(fam).scale(scale) is None:  # families without the grids' "small" scale
+        scale = "smoke"
+    ds = data.load(data.generate(fam, variant, "smoke" if tiny else scale, seed=0))
     sample = module.make_sampler(cfg, ds, batch_size or tcfg.batch_size, torch.device("cpu"))
     rng = np.random.default_rng(0)
-    return module, cfg, tcfg, [sample(rng) for _ in range(2 if tiny else 8)]
+    return module, cfg, tcfg, [sample(rng) for _ in range(2 if tiny else 8)], ds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--family", default="DarkRoom-v0", help="e.g. PointRobot-v0")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--methods", nargs="+", default=["ad", "dpt"], choices=["ad", "dpt"])
@@ -167,12 +183,13 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for method in args.methods:
-        module, cfg, tcfg, batches = shipped_batches(method, batch_size, args.tiny)
+        module, cfg, tcfg, batches, ds = shipped_batches(method, args.family, batch_size, args.tiny)
         tcfg.batch_size = batch_size or tcfg.batch_size
         torch.manual_seed(0)
-        ours = (
-            ad.ADModel(cfg, GRID, ACTIONS) if method == "ad" else dpt.DPTModel(cfg, GRID, ACTIONS)
-        )
+        obs_info, act_info = spaces_of(args.family)
+        model_cls = ad.ADModel if method == "ad" else dpt.DPTModel
+        ours = model_cls(cfg, obs_info, act_info)
+        standardise_observations(ours, ds)  # continuous observations: as training does
         ref: Any = ReferenceAD(ours) if method == "ad" else ReferenceDPT(ours)
         ref_params = [p for n, p in ref.named_parameters() if not n.startswith("model.core")]
         transitions = tcfg.batch_size * cfg.context
@@ -187,7 +204,7 @@ def main() -> None:
         )
         r_ref = rate(ref_params, ref.loss, batches, steps, False, transitions, repeats)
         print(
-            f"{method} (DarkRoom-v0 config: d_model {cfg.d_model}, {cfg.n_layers} layers, "
+            f"{method} ({args.family} config: d_model {cfg.d_model}, {cfg.n_layers} layers, "
             f"{cfg.n_heads} heads, dropout {cfg.dropout}, batch {tcfg.batch_size} x "
             f"{cfg.context} transitions, amp {tcfg.amp})"
         )
