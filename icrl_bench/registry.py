@@ -562,7 +562,10 @@ def register_all() -> None:
 
 def register_family(spec: FamilySpec) -> None:
     """Register a family that is not in :data:`FAMILIES` (a family of your own, or one you
-    are trying out before adding its entry): afterwards every layer treats it as registered.
+    are trying out before adding its entry): afterwards every layer that looks a family up by
+    name (Gymnasium, splits, datasets, protocols, scoring, the leaderboard, the baselines)
+    treats it as registered. Listings that iterate :data:`FAMILIES` (``icrl-bench tasks
+    list``) do not show it.
 
     Raises:
         ValueError: a family of that name is already registered.
