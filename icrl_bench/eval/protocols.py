@@ -57,6 +57,14 @@ PROTOCOLS: dict[str, Protocol] = {
             "start cell",
         ),
         Protocol(
+            "offline-prompt-v3",
+            carry_context=True,
+            prompted=True,
+            summary="as offline-prompt-v1, but the prompt is one expert episode of the test task "
+            "on every family that has an expert (the demonstration prompts of Prompt-DT and "
+            "Meta-DT); bandits as v1",
+        ),
+        Protocol(
             "zero-shot-v1",
             carry_context=False,
             prompted=False,
@@ -124,6 +132,21 @@ def _offline_uniform(s: Setting, spec: FamilySpec) -> Setting:
     )
 
 
+def _offline_expert(s: Setting, spec: FamilySpec) -> Setting:
+    v1 = _offline(s, spec)
+    if v1.prompt_variant == "expert" or "expert" not in spec.kind.sources:
+        return v1  # simulator families already prompt with an expert; bandits have none
+    return Setting(
+        episodes=v1.episodes,
+        min_seeds=v1.min_seeds,
+        headline=v1.headline,
+        source=s.source + "; prompt: one expert episode of the test task (a demonstration, "
+        "as Prompt-DT's and Meta-DT's prompts; v1's random episode seldom shows the goal)",
+        prompt_variant="expert",
+        prompt_episodes=1,
+    )
+
+
 def _zero_shot(s: Setting) -> Setting:
     if s.headline == "regret":
         source = (
@@ -145,6 +168,7 @@ _DERIVED = {
     "online-v1": lambda on, spec: on,
     "offline-prompt-v1": _offline,
     "offline-prompt-v2": _offline_uniform,
+    "offline-prompt-v3": _offline_expert,
     "zero-shot-v1": lambda on, spec: _zero_shot(on),
 }
 

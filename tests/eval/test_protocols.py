@@ -15,6 +15,7 @@ def test_versioned_protocols() -> None:
         "online-v1",
         "offline-prompt-v1",
         "offline-prompt-v2",
+        "offline-prompt-v3",
         "zero-shot-v1",
     }
     assert protocol("offline-prompt-v2").prompted
@@ -53,5 +54,19 @@ def test_offline_v2_prompts_from_the_uniform_rollin_on_grids_only() -> None:
     assert grid.prompt_variant == "uniform-rollin" and grid.prompt_episodes == 1
     assert grid.episodes == setting("DarkRoom10x10-v0", "offline-prompt-v1").episodes
     assert setting("GaussianBandit-v0", "offline-prompt-v2") == setting(
+        "GaussianBandit-v0", "offline-prompt-v1"
+    )
+
+
+def test_offline_v3_prompts_with_an_expert_episode_wherever_one_exists() -> None:
+    for name in ("PointRobot-v0", "DarkRoom-v0", "HalfCheetahVel-v0", "ML1-Reach-v0"):
+        v3 = setting(name, "offline-prompt-v3")
+        assert v3.prompt_variant == "expert" and v3.prompt_episodes == 1
+        assert v3.episodes == setting(name, "offline-prompt-v1").episodes
+    # the simulator families already prompt v1 with an expert; bandits have none
+    assert setting("HalfCheetahVel-v0", "offline-prompt-v3") == setting(
+        "HalfCheetahVel-v0", "offline-prompt-v1"
+    )
+    assert setting("GaussianBandit-v0", "offline-prompt-v3") == setting(
         "GaussianBandit-v0", "offline-prompt-v1"
     )
