@@ -36,18 +36,21 @@ import torch
 from torch import Tensor, nn
 
 from baselines.common.agent import Step, TransformerAgent, stack_prompts
-from baselines.common.config import HistoryModelConfig
+from baselines.common.config import ConfigError, HistoryModelConfig
 from baselines.common.data import WindowSampler
 from baselines.common.model import SequenceModel
 from baselines.common.pipeline import Recipe
 from baselines.common.trainer import Batch
 from baselines.common.transformer import KVCache
+from icrl_bench.data.store import DatasetError
+from icrl_bench.errors import IcrlBenchError
 
 METHOD = "ad"
 #: 2: action sampling with a temperature and coordinate embeddings of grid cells (new fields
 #: whose defaults are version 1's behaviour, so version-1 checkpoints load unchanged)
 VERSION = "2"
 TOKENS = ("transition", "interleaved")
+EPISODE_ORDERS = ("history", "return")
 
 
 class Token(IntEnum):
@@ -71,15 +74,26 @@ class ADFields:
         n_heads: attention heads (AD-epsilon: 4; 4 blocks).
         tokens: ``"transition"`` or ``"interleaved"`` (see the module docstring).
         label_smoothing: of the cross-entropy (AD-epsilon: 0).
+        episode_order: what a window holds. ``"history"`` (AD): consecutive transitions of a
+            learning history, in the order the learner took them. ``"return"`` (T2MIR-AD's
+            code): ``context / H + 1`` episodes of one history (``H`` the dataset's one
+            episode length) drawn at random and sorted by return, ascending, the window being
+            their last ``context`` transitions (plus the one before); at evaluation the context
+            is the agent's last ``context / H - 1`` episodes, re-sorted by return after each
+            episode, followed by the current one.
     """
 
-    CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {"tokens": TOKENS}
+    CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "tokens": TOKENS,
+        "episode_order": EPISODE_ORDERS,
+    }
 
     context: int = 80
     d_model: int = 64
     n_heads: int = 4
     tokens: str = "transition"
     label_smoothing: float = 0.0
+    episode_order: str = "history"
 
 
 @dataclass
@@ -150,17 +164,75 @@ def make_sampler(
     cfg: Config, ds: Any, batch_size: int, device: torch.device, paired: bool = False
 ) -> Any:
     """Batches of windows of ``context`` transitions (plus the one before, for
-    ``"transition"`` tokens); ``paired``: two windows per learning history (T2MIR)."""
+    ``"transition"`` tokens); ``paired``: two windows per learning history (T2MIR). The
+    windows follow ``cfg.episode_order``."""
     length = cfg.context + (1 if cfg.tokens == "transition" else 0)
+    if cfg.episode_order == "return":
+        return functools.partial(SortedEpisodes(cfg, ds, length, device), batch_size, paired=paired)
     windows = WindowSampler(ds, length, device)
     return functools.partial(windows, batch_size, paired=paired)
+
+
+class SortedEpisodes:
+    """T2MIR-AD's windows (``episode_order="return"``): ``context / H + 1`` random episodes
+    of one learning history, sorted by return (ascending), cut to their last ``length``
+    transitions, so the window ends with the best of them.
+
+    Raises:
+        ConfigError: the dataset's episodes differ in length, or ``context`` is not a multiple
+            of it.
+    """
+
+    def __init__(self, cfg: ADFields, ds: Any, length: int, device: torch.device) -> None:
+        try:
+            horizon = ds.episode_length()
+        except DatasetError as e:
+            raise ConfigError(f"episode_order 'return': {e}") from None
+        if cfg.context % horizon:
+            raise ConfigError(
+                f"episode_order 'return' needs model.context ({cfg.context}) to be a multiple "
+                f"of the episode length ({horizon})"
+            )
+        self.ds, self.length, self.device = ds, length, device
+        self.n = cfg.context // horizon + 1
+
+    def draw(
+        self, batch: int, rng: np.random.Generator, histories: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """``batch`` sorted windows as arrays (``history_index`` among them)."""
+        sets = self.ds.sample_episode_sets(batch, self.n, rng, histories=histories)
+        order = np.argsort(sets.pop("episode_returns"), axis=1, kind="stable")
+        del sets["histories"]  # also in every step's history_index
+        out = {}
+        for k, v in sets.items():
+            v = np.take_along_axis(v, order.reshape(*order.shape, *[1] * (v.ndim - 2)), axis=1)
+            out[k] = v.reshape(batch, -1, *v.shape[3:])[:, -self.length :]
+        return out
+
+    def __call__(
+        self, batch: int, rng: np.random.Generator, paired: bool = False
+    ) -> dict[str, Tensor]:
+        """As :class:`~baselines.common.data.WindowSampler`: with ``paired``, window
+        ``i + batch // 2`` comes from the same history as window ``i``."""
+        if not paired:
+            raw = self.draw(batch, rng)
+        else:
+            if batch % 2:
+                raise ValueError(f"a paired batch needs an even size, got {batch}")
+            first = self.draw(batch // 2, rng)
+            second = self.draw(batch // 2, rng, histories=first["history_index"][:, 0])
+            raw = {k: np.concatenate([first[k], second[k]]) for k in first}
+        return {k: torch.as_tensor(v).to(self.device) for k, v in raw.items()}
 
 
 class ADAgent(TransformerAgent):
     """AD acting from its own accumulated context, batched over trials.
 
     Its context is a KV cache trimmed to the attention window; ``reset`` clears it (and encodes
-    a prompt when the protocol gives one).
+    a prompt when the protocol gives one). With ``episode_order="return"`` the agent keeps its
+    last ``context / H - 1`` episodes and, after each episode, rebuilds the cache from the
+    prompt (if any) and those episodes sorted by return, ascending (T2MIR-AD's evaluation);
+    this needs every trial's episodes to end together (one episode length, as in training).
     """
 
     name = METHOD
@@ -170,6 +242,9 @@ class ADAgent(TransformerAgent):
         self.model: ADModel = model
         self.prev_action: Tensor | None = None
         self.prev_reward: Tensor | None = None
+        self.prompt: dict[str, Tensor] | None = None
+        self.episode: list[tuple[Tensor, Tensor, Tensor]] = []
+        self.kept: list[dict[str, Tensor]] = []
 
     @torch.no_grad()
     def reset(
@@ -179,13 +254,25 @@ class ADAgent(TransformerAgent):
         self.cache = KVCache()
         none = self.model.none_actions(num_envs, self.device)
         self.prev_action, self.prev_reward = none, torch.zeros(num_envs, device=self.device)
+        self.prompt, self.episode, self.kept = None, [], []
         p = stack_prompts(prompts, self.cfg.context) if prompts else None
         if p is None:
             return
-        obs = self._t(p["observations"])
-        act = self._actions(p["actions"])
-        rew = self._t(p["rewards"], torch.float32)
+        self.prompt = {
+            "observations": self._t(p["observations"]),
+            "actions": self._actions(p["actions"]),
+            "rewards": self._t(p["rewards"], torch.float32),
+        }
+        self._encode([self.prompt])
+
+    def _encode(self, parts: Sequence[Mapping[str, Tensor]]) -> None:
+        """Refill the cache with ``parts`` (``[B, T_i]`` transitions each) in order."""
+        obs = torch.cat([q["observations"] for q in parts], dim=1)
+        act = torch.cat([q["actions"] for q in parts], dim=1)
+        rew = torch.cat([q["rewards"] for q in parts], dim=1)
+        self.cache = KVCache()
         if self.cfg.tokens == "transition":
+            none = self.model.none_actions(obs.shape[0], self.device)
             prev_a = torch.cat([none[:, None], act[:, :-1]], dim=1)
             prev_r = torch.cat([torch.zeros_like(rew[:, :1]), rew[:, :-1]], dim=1)
             self.model.core(self.model.step_tokens(obs, prev_a, prev_r), cache=self.cache)
@@ -204,8 +291,10 @@ class ADAgent(TransformerAgent):
             x = self.model.embed.tag(self.model.embed.obs(o), Token.OBS)
         return self.model.head(self.model.core(x, cache=self.cache)[:, -1])
 
+    @torch.no_grad()
     def remember(self, step: Step) -> None:
-        """The step's action and reward enter the next token(s)."""
+        """The step's action and reward enter the next token(s); with
+        ``episode_order="return"``, a finished episode re-sorts the context."""
         a, r = self._actions(step.action), self._reward(step)
         if self.cfg.tokens == "interleaved":
             e = self.model.embed
@@ -215,6 +304,42 @@ class ADAgent(TransformerAgent):
             ]
             self.model.core(torch.cat(x, 1), cache=self.cache)
         self.prev_action, self.prev_reward = a, r
+        if self.cfg.episode_order == "return":
+            self.episode.append((self._t(step.obs), a, r))
+            done = np.asarray(step.done, dtype=bool)
+            if done.any():
+                if not done.all():
+                    raise IcrlBenchError(
+                        "episode_order 'return' needs every trial's episodes to end together "
+                        "(one episode length, as its training data)"
+                    )
+                self._resort()
+
+    def _resort(self) -> None:
+        """Keep the finished episode, drop the oldest beyond ``context / H - 1``, and rebuild
+        the cache from the prompt and the kept episodes sorted by return."""
+        obs, act, rew = (torch.stack(x, dim=1) for x in zip(*self.episode, strict=True))
+        self.episode = []
+        horizon = obs.shape[1]
+        keep = max(self.cfg.context // horizon - 1, 0)
+        self.kept = [*self.kept, {"observations": obs, "actions": act, "rewards": rew}][-keep:]
+        if keep == 0:
+            self.kept = []
+        if not self.kept:
+            none = self.model.none_actions(obs.shape[0], self.device)
+            self.cache, self.prev_action = KVCache(), none
+            self.prev_reward = torch.zeros(obs.shape[0], device=self.device)
+            if self.prompt is not None:
+                self._encode([self.prompt])
+            return
+        returns = torch.stack([k["rewards"].sum(1) for k in self.kept], dim=1)  # [B, k]
+        order = torch.argsort(returns, dim=1, stable=True)
+        rows = torch.arange(obs.shape[0], device=self.device)[:, None]
+        stacked = {
+            name: torch.stack([k[name] for k in self.kept], dim=1)[rows, order].flatten(1, 2)
+            for name in ("observations", "actions", "rewards")
+        }
+        self._encode([*([self.prompt] if self.prompt is not None else []), stacked])
 
 
 RECIPE = Recipe(VERSION, Config, ADModel, make_sampler, loss_fn, ADAgent)

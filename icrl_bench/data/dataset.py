@@ -150,6 +150,7 @@ class Dataset:
         self.id: str = manifest["id"]
         self.arrays: dict[str, np.ndarray] = {}
         self._fds: dict[str, int] = {}
+        self._episode_returns: np.ndarray | None = None  # cached by sample_episode_sets
         for name, meta in self.manifest["arrays"].items():
             file = path / meta["file"]
             expected = int(np.prod(meta["shape"])) * np.dtype(meta["dtype"]).itemsize
@@ -333,6 +334,72 @@ class Dataset:
         out = self._read_rows(first, length)
         if with_rows:
             out["rows"] = first[:, None] + np.arange(length, dtype=np.int64)
+        return out
+
+    def episode_length(self) -> int:
+        """The one length every episode of the dataset has.
+
+        Raises:
+            DatasetError: the episodes differ in length (some end early), or there are none.
+        """
+        lengths = np.diff(np.asarray(self.arrays["episode_offsets"]))
+        if len(lengths) == 0:
+            raise DatasetError(f"{self.id}: no episodes")
+        if (lengths != lengths[0]).any():
+            raise DatasetError(
+                f"{self.id}: episodes of {int(lengths.min())} to {int(lengths.max())} steps; "
+                "sets of whole episodes need one episode length"
+            )
+        return int(lengths[0])
+
+    def sample_episode_sets(
+        self,
+        batch: int,
+        n: int,
+        rng: np.random.Generator,
+        histories: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """``n`` distinct episodes drawn at random from each of ``batch`` learning histories.
+
+        T2MIR-AD's training context: a few episodes of one task in any order (the caller sorts
+        them). Every episode must have the same length ``H`` (:meth:`episode_length`).
+
+        Args:
+            batch: number of sets.
+            n: episodes per set; a history with fewer episodes is never drawn.
+            rng: the sampling generator.
+            histories: draw set ``i`` from history ``histories[i]`` instead of at random.
+
+        Returns:
+            Every per-step array as ``[batch, n, H, ...]``, plus ``episode_returns``
+            ``[batch, n]`` (float64) and the drawn ``histories`` ``[batch]``.
+        """
+        length = self.episode_length()
+        ep_off = np.asarray(self.arrays["episode_offsets"])
+        start, end = self.history_bounds()
+        first_ep = np.searchsorted(ep_off, start)
+        n_ep = np.searchsorted(ep_off, end) - first_ep
+        ok = n_ep >= n
+        if not ok.any():
+            raise DatasetError(f"{self.id}: no history holds {n} episodes")
+        if histories is None:
+            hist = rng.choice(self.num_histories, size=batch, p=ok / ok.sum())
+        else:
+            hist = np.asarray(histories, dtype=np.int64).reshape(-1)
+            if len(hist) != batch or ((hist < 0) | (hist >= self.num_histories)).any():
+                raise DatasetError(f"histories must be {batch} indices below {self.num_histories}")
+            if not ok[hist].all():
+                raise DatasetError(f"a chosen history holds fewer than {n} episodes")
+        # n distinct episodes per history: the n smallest of random keys over its episodes
+        keys = rng.random((batch, int(n_ep[hist].max())))
+        keys[np.arange(keys.shape[1])[None, :] >= n_ep[hist][:, None]] = np.inf
+        episodes = first_ep[hist][:, None] + np.argsort(keys, axis=1)[:, :n]  # [batch, n]
+        rows = self._read_rows(ep_off[episodes].reshape(-1), length)
+        out = {k: v.reshape(batch, n, length, *v.shape[2:]) for k, v in rows.items()}
+        if self._episode_returns is None:
+            self._episode_returns = self.episode_returns()
+        out["episode_returns"] = self._episode_returns[episodes]
+        out["histories"] = hist
         return out
 
     def sample_rows(self, histories: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:

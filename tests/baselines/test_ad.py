@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from baselines.ad import ADAgent, ADModel, Config, Token, loss_fn, make_sampler
+from baselines.common.config import ConfigError
 from icrl_bench import data
+from icrl_bench.errors import IcrlBenchError
 from tests.baselines.spaces import ACTIONS, BOX_ACTIONS, GRID_OBS, POINT_OBS
 
 
@@ -81,3 +83,64 @@ def test_the_agent_starts_from_no_previous_action_and_keeps_its_window(
         agent.observe(obs, action, np.ones(2), obs, np.zeros(2, bool), np.zeros(2, bool))
     assert len(agent.cache) <= model.core.window  # a sliding window, however long the trial
     assert torch.equal(agent.prev_reward, torch.ones(2))
+
+
+def test_return_order_windows_end_with_the_best_of_sorted_episodes() -> None:
+    ds = data.load(data.generate("PointRobot-v0", "histories", "smoke", seed=0))
+    cfg = Config(context=40, episode_order="return")  # 2 episodes of 20 steps, plus one before
+    batch = make_sampler(cfg, ds, 6, torch.device("cpu"), paired=True)(np.random.default_rng(0))
+    assert batch["actions"].shape == (6, 41, 2)
+    rewards = batch["rewards"][:, 1:].reshape(6, 2, 20).sum(-1)  # the two whole episodes
+    assert (rewards[:, 0] <= rewards[:, 1]).all()  # ascending return
+    assert (batch["step_index"][:, 1:].reshape(6, 2, 20) == torch.arange(20)).all()
+    hist = batch["history_index"]
+    assert (hist == hist[:, :1]).all() and torch.equal(hist[:3], hist[3:])  # paired by history
+    with pytest.raises(ConfigError, match="multiple of the episode length"):
+        make_sampler(Config(context=30, episode_order="return"), ds, 6, torch.device("cpu"))
+
+
+def test_return_order_agent_rebuilds_its_context_from_episodes_sorted_by_return() -> None:
+    torch.manual_seed(0)
+    cfg = Config(context=6, d_model=16, n_layers=1, n_heads=2, episode_order="return")
+    model = ADModel(cfg, POINT_OBS, BOX_ACTIONS).eval()
+    agent = ADAgent(model)
+    agent.reset(2)
+    rng = np.random.default_rng(0)
+    episodes = []
+    for rewards in ([0.0, -1.0], [-3.0, -0.5], [-1.0, -2.0]):  # per env, one per episode
+        obs = rng.random((2, 2)).astype(np.float32)
+        steps = []
+        for t in range(2):  # episodes of 2 steps: context 6 keeps the last 2 episodes
+            a = agent.act(obs)
+            done = np.full(2, t == 1)
+            r = np.array(rewards, dtype=np.float32)
+            agent.observe(obs, a, r, obs, np.zeros(2, bool), done)
+            steps.append((obs, a, r))
+        episodes.append(steps)
+    # the kept episodes are the last two, by return ascending: env 0 has episode 2 (-6) then
+    # episode 3 (-2); env 1 has episode 3 (-4) then episode 2 (-1)
+    obs = rng.random((2, 2)).astype(np.float32)
+    got = agent.logits(obs)
+    order = {0: (1, 2), 1: (2, 1)}
+
+    def column(k: int) -> torch.Tensor:
+        per_env = [np.stack([s[k][e] for i in order[e] for s in episodes[i]]) for e in (0, 1)]
+        return torch.as_tensor(np.stack(per_env))
+
+    o, a, r = column(0), column(1), column(2)
+    prev_a = torch.cat([torch.zeros(2, 1, 2), a], 1)
+    prev_r = torch.cat([torch.zeros(2, 1), r], 1)
+    all_obs = torch.cat([o, torch.as_tensor(obs)[:, None]], 1)
+    want = model.head(model.core(model.step_tokens(all_obs, prev_a, prev_r))[:, -1])
+    torch.testing.assert_close(got, want)
+
+
+def test_return_order_agent_refuses_episodes_that_end_apart() -> None:
+    cfg = Config(context=4, d_model=16, n_layers=1, n_heads=2, episode_order="return")
+    agent = ADAgent(ADModel(cfg, POINT_OBS, BOX_ACTIONS))
+    agent.reset(2)
+    obs = np.zeros((2, 2), np.float32)
+    with pytest.raises(IcrlBenchError, match="end together"):
+        agent.observe(
+            obs, agent.act(obs), np.zeros(2), obs, np.array([True, False]), np.zeros(2, bool)
+        )

@@ -185,3 +185,32 @@ def test_minari_export_loads_with_minari(
         assert int(opts["history_index"]) == ours["history_index"][0]
         assert int(opts["episode_index"]) == ours["episode_index"][0]
         assert json.loads(opts["task"]) == tasks[int(ours["task_index"][0])]
+
+
+def test_episode_sets_hold_distinct_whole_episodes_of_one_history(darkroom: data.Dataset) -> None:
+    sets = darkroom.sample_episode_sets(64, 5, np.random.default_rng(0))
+    assert sets["actions"].shape == (64, 5, 20) and sets["episode_returns"].shape == (64, 5)
+    hist = sets["history_index"]
+    assert (hist == sets["histories"][:, None, None]).all()
+    assert (sets["step_index"] == np.arange(20)).all()  # whole episodes, from their first step
+    ep = sets["episode_index"][:, :, 0]
+    assert all(len(set(row)) == 5 for row in ep.tolist())  # distinct episodes
+    # each episode is the stored one, with its return
+    first = darkroom.history(int(sets["histories"][0]))
+    rows = first["episode_index"] == ep[0, 0]
+    np.testing.assert_array_equal(first["actions"][rows], sets["actions"][0, 0])
+    assert sets["episode_returns"][0, 0] == pytest.approx(first["rewards"][rows].sum())
+    again = darkroom.sample_episode_sets(8, 2, np.random.default_rng(1), histories=hist[:8, 0, 0])
+    assert (again["histories"] == hist[:8, 0, 0]).all()
+
+
+def test_episode_sets_need_one_episode_length_and_enough_episodes(
+    darkroom: data.Dataset,
+) -> None:
+    with pytest.raises(DatasetError, match="no history holds 1000 episodes"):
+        darkroom.sample_episode_sets(1, 1000, np.random.default_rng(0))
+    off = np.array(darkroom.arrays["episode_offsets"])
+    off[1] -= 1  # the first episode one step shorter
+    darkroom.arrays = {**darkroom.arrays, "episode_offsets": off}
+    with pytest.raises(DatasetError, match="episodes of 19 to 21 steps"):
+        darkroom.sample_episode_sets(1, 2, np.random.default_rng(0))
