@@ -34,6 +34,7 @@ SCRIPTS: dict[str, str] = {
     "eval_throughput.py": r"ratio: \d+x .*returns identical",
     "dataset_memory.py": r"growth: .*% of the dataset",
     "per_task.py": r"oracle +[\d.]+ .*final +[\d.]+ \(\+1\.000\)",
+    "dt_target_sweep.py": r"target +-4 zero-shot-v1 +normalized final [-+][\d.]+",
 }
 
 
