@@ -121,6 +121,29 @@ def test_discrete_cpu_expands_per_method_data_and_protocols(tmp_path: Path) -> N
             assert sets.index("model.context=5") > sets.index("model.d_model=64")
 
 
+def test_continuous_cpu_expands_three_runs_per_method_and_its_prompted_tracks(
+    tmp_path: Path,
+) -> None:
+    """The continuous-cpu suite: Meta-DT, T2MIR-AD and T2MIR-DPT on PointRobot-v0, 3 runs each
+    at its CPU budget, evaluated under the demonstration-prompt track beside the others."""
+    jobs = expand(read_suite("continuous-cpu"), tmp_path / "run", tmp_path / "lb")
+    trains = {j.id: j for j in jobs if j.kind == "train"}
+    assert sorted(trains) == [
+        f"train/{m}/PointRobot-v0/histories/seed{s}"
+        for m in ("meta-dt", "t2mir-ad", "t2mir-dpt")
+        for s in (0, 1, 2)
+    ]
+    for job in trains.values():
+        sets = [job.argv[i + 1] for i, a in enumerate(job.argv) if a == "--set"]
+        assert {"train.steps=2000", "model.d_model=64", "train.batch_size=64"} <= set(sets)
+    evals = {j.id for j in jobs if j.kind == "evaluate"}
+    for agent in ("meta-dt/PointRobot-v0/histories", "random/PointRobot-v0"):
+        assert f"evaluate/{agent}/offline-prompt-v3" in evals
+    assert "evaluate/t2mir-ad/PointRobot-v0/histories/online-v1" in evals
+    prompts = {j.id for j in jobs if j.kind == "data" and "/prompt/" in j.id}
+    assert "data/PointRobot-v0/expert/prompt/seed0" in prompts  # v3's demonstrations
+
+
 def test_smoke_suite_resumes_after_a_kill_and_matches_ray(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
