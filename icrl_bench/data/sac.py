@@ -13,7 +13,11 @@ a machine's cores train that many tasks at once.
 from __future__ import annotations
 
 import copy
+import json
+import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Any
 
 import gymnasium as gym
@@ -21,8 +25,9 @@ import numpy as np
 
 from icrl_bench.data.sources import Collected
 from icrl_bench.errors import optional_import
-from icrl_bench.references import cached
+from icrl_bench.references import cache_path, cached
 from icrl_bench.tasks import Task
+from icrl_bench.workers import die_with_parent
 
 
 def _sb3() -> Any:
@@ -141,18 +146,36 @@ def _whole_episodes(steps: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return steps[: ends[-1] + 1] if ends else []
 
 
+def _expert_return(job: tuple[str, Task, int, int, int]) -> float:
+    """One task's SAC expert: its mean return over ``episodes`` after ``train_episodes``."""
+    env_id, task, train_episodes, episodes, seed = job
+    steps = run_sac(env_id, task, train_episodes + episodes, seed, record_from=train_episodes)
+    return sum(s[2] for s in steps) / episodes
+
+
 def expert_returns(
-    env_id: str, tasks: Sequence[Task], train_episodes: int, episodes: int = 5, seed: int = 0
+    env_id: str,
+    tasks: Sequence[Task],
+    train_episodes: int,
+    episodes: int = 5,
+    seed: int = 0,
+    workers: int | None = None,
 ) -> np.ndarray:
     """Mean return per task of a SAC expert trained ``train_episodes`` episodes on it: the
-    locomotion families' expert reference."""
-    out = []
-    for i, task in enumerate(tasks):
-        steps = run_sac(
-            env_id, task, train_episodes + episodes, seed + i, record_from=train_episodes
-        )
-        out.append(sum(s[2] for s in steps) / episodes)
-    return np.asarray(out)
+    locomotion families' expert reference.
+
+    The tasks train in parallel, one per worker process (``workers``: the machine's cores by
+    default); task ``i`` is seeded ``seed + i`` whatever the number of workers.
+    """
+    jobs = [(env_id, task, train_episodes, episodes, seed + i) for i, task in enumerate(tasks)]
+    n = min(len(jobs), workers or os.cpu_count() or 1)
+    if n <= 1:
+        return np.asarray([_expert_return(j) for j in jobs])
+    ctx = get_context("spawn")  # torch in the parent: no fork
+    with ProcessPoolExecutor(
+        max_workers=n, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
+        return np.asarray(list(pool.map(_expert_return, jobs)))
 
 
 def collect_sac(
@@ -222,11 +245,22 @@ def train_expert_references(
     family: str, tasks: Sequence[Task], horizon: int, train_episodes: int
 ) -> dict[str, np.ndarray]:
     """Train the SAC expert of every task and cache its mean return as the expert reference
-    (:func:`icrl_bench.references.sac_expert_references` reads it)."""
+    (:func:`icrl_bench.references.sac_expert_references` reads it), with the number of
+    training episodes it took. A cached reference trained for another number of episodes is
+    retrained and replaced, never returned for this one.
+    """
+    path = cache_path(family, tasks, horizon, "expert")
+    if path.exists():
+        recorded = json.loads(path.read_text()).get("train_episodes")
+        if recorded != [train_episodes]:
+            path.unlink()  # another recipe's expert: retrain for this one
     return cached(
         family,
         tasks,
         horizon,
         "expert",
-        lambda: {"return": expert_returns(f"icrl_bench/{family}", tasks, train_episodes)},
+        lambda: {
+            "return": expert_returns(f"icrl_bench/{family}", tasks, train_episodes),
+            "train_episodes": np.asarray([train_episodes]),
+        },
     )
