@@ -521,7 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run-suite", help="run a baseline suite: datasets, training, evaluation, submission"
     )
     p_suite.add_argument(
-        "suite", help="a shipped suite (smoke, discrete-cpu, discrete, continuous-cpu, continuous) or a YAML file"
+        "suite",
+        help="a shipped suite (smoke, discrete-cpu, discrete, continuous-cpu, continuous) or a "
+        "YAML file",
     )
     p_suite.add_argument("--executor", choices=("local", "ray"), default="local")
     p_suite.add_argument(

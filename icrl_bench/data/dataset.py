@@ -322,19 +322,34 @@ class Dataset:
             probs = probs * w
             if probs.sum() <= 0:
                 raise DatasetError("the weights give zero mass to every usable history")
-        if histories is None:
-            hist = rng.choice(self.num_histories, size=batch, p=probs / probs.sum())
-        else:
-            hist = np.asarray(histories, dtype=np.int64).reshape(-1)
-            if len(hist) != batch or ((hist < 0) | (hist >= self.num_histories)).any():
-                raise DatasetError(f"histories must be {batch} indices below {self.num_histories}")
-            if not ok[hist].all():
-                raise DatasetError(f"a chosen history holds no window of {length} transitions")
+        hist = self._pick_histories(
+            batch, probs, rng, histories, f"no window of {length} transitions"
+        )
         first = start[hist] + rng.integers(0, room[hist] + 1)
         out = self._read_rows(first, length)
         if with_rows:
             out["rows"] = first[:, None] + np.arange(length, dtype=np.int64)
         return out
+
+    def _pick_histories(
+        self,
+        batch: int,
+        probs: np.ndarray,
+        rng: np.random.Generator,
+        histories: np.ndarray | None,
+        unusable: str,
+    ) -> np.ndarray:
+        """``batch`` history indices: drawn with weights ``probs`` (zero for a history that
+        cannot serve), or the given ``histories`` checked (``unusable`` says what a history of
+        zero weight holds)."""
+        if histories is None:
+            return rng.choice(self.num_histories, size=batch, p=probs / probs.sum())
+        hist = np.asarray(histories, dtype=np.int64).reshape(-1)
+        if len(hist) != batch or ((hist < 0) | (hist >= self.num_histories)).any():
+            raise DatasetError(f"histories must be {batch} indices below {self.num_histories}")
+        if not (probs[hist] > 0).all():
+            raise DatasetError(f"a chosen history holds {unusable}")
+        return hist
 
     def episode_length(self) -> int:
         """The one length every episode of the dataset has.
@@ -382,14 +397,9 @@ class Dataset:
         ok = n_ep >= n
         if not ok.any():
             raise DatasetError(f"{self.id}: no history holds {n} episodes")
-        if histories is None:
-            hist = rng.choice(self.num_histories, size=batch, p=ok / ok.sum())
-        else:
-            hist = np.asarray(histories, dtype=np.int64).reshape(-1)
-            if len(hist) != batch or ((hist < 0) | (hist >= self.num_histories)).any():
-                raise DatasetError(f"histories must be {batch} indices below {self.num_histories}")
-            if not ok[hist].all():
-                raise DatasetError(f"a chosen history holds fewer than {n} episodes")
+        hist = self._pick_histories(
+            batch, ok.astype(np.float64), rng, histories, f"fewer than {n} episodes"
+        )
         # n distinct episodes per history: the n smallest of random keys over its episodes
         keys = rng.random((batch, int(n_ep[hist].max())))
         keys[np.arange(keys.shape[1])[None, :] >= n_ep[hist][:, None]] = np.inf

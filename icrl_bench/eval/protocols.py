@@ -8,6 +8,7 @@ records its source. A registered protocol id never changes meaning; a change is 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from icrl_bench.errors import UnknownIdError
@@ -117,34 +118,27 @@ def _offline(s: Setting, spec: FamilySpec) -> Setting:
     )
 
 
+def _prompted_by(v1: Setting, s: Setting, variant: str, why: str) -> Setting:
+    """``v1``'s setting with its prompt taken from another dataset variant."""
+    return dataclasses.replace(v1, source=s.source + "; prompt: " + why, prompt_variant=variant)
+
+
 def _offline_uniform(s: Setting, spec: FamilySpec) -> Setting:
     v1 = _offline(s, spec)
     if not spec.kind.uniform_rollin:  # a bandit has one state; Meta-World has no uniform roll-in
         return v1
-    return Setting(
-        episodes=v1.episodes,
-        min_seeds=v1.min_seeds,
-        headline=v1.headline,
-        source=s.source + "; prompt: one horizon of DPT's uniform roll-in on the test task "
-        "(collect_data.py rollin_type='uniform', also its offline evaluation contexts)",
-        prompt_variant="uniform-rollin",
-        prompt_episodes=1,
-    )
+    why = "one horizon of DPT's uniform roll-in on the test task (collect_data.py "
+    why += "rollin_type='uniform', also its offline evaluation contexts)"
+    return _prompted_by(v1, s, "uniform-rollin", why)
 
 
 def _offline_expert(s: Setting, spec: FamilySpec) -> Setting:
     v1 = _offline(s, spec)
     if v1.prompt_variant == "expert" or "expert" not in spec.kind.sources:
         return v1  # simulator families already prompt with an expert; bandits have none
-    return Setting(
-        episodes=v1.episodes,
-        min_seeds=v1.min_seeds,
-        headline=v1.headline,
-        source=s.source + "; prompt: one expert episode of the test task (a demonstration, "
-        "as Prompt-DT's and Meta-DT's prompts; v1's random episode seldom shows the goal)",
-        prompt_variant="expert",
-        prompt_episodes=1,
-    )
+    why = "one expert episode of the test task (a demonstration, as Prompt-DT's and Meta-DT's "
+    why += "prompts; v1's random episode seldom shows the goal)"
+    return _prompted_by(v1, s, "expert", why)
 
 
 def _zero_shot(s: Setting) -> Setting:
