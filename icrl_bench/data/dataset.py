@@ -322,8 +322,9 @@ class Dataset:
             probs = probs * w
             if probs.sum() <= 0:
                 raise DatasetError("the weights give zero mass to every usable history")
+        usable = probs if histories is None else ok.astype(np.float64)  # given: weights aside
         hist = self._pick_histories(
-            batch, probs, rng, histories, f"no window of {length} transitions"
+            batch, usable, rng, histories, f"no window of {length} transitions"
         )
         first = start[hist] + rng.integers(0, room[hist] + 1)
         out = self._read_rows(first, length)
