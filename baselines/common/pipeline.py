@@ -166,6 +166,9 @@ class Recipe:
             "steps": tcfg.steps,
             "step": 0,
         }
+        # the sampler checks the data against the config (a one-line ConfigError) before
+        # anything is written
+        sample = self.sampler(cfg, ds, tcfg.batch_size, device)
         if (out / "checkpoint.json").exists():  # a resume: the run must be this one
             previous = read_meta(out)
             check_resume(out, previous, meta)
@@ -179,7 +182,6 @@ class Recipe:
             if on_save is not None:
                 on_save(step, trained)
 
-        sample = self.sampler(cfg, ds, tcfg.batch_size, device)
         train(
             model,
             sample,

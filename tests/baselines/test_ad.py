@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from baselines.ad import ADAgent, ADModel, Config, Token, loss_fn, make_sampler
 from baselines.common.config import ConfigError
-from icrl_bench import data
+from icrl_bench import data, workflow
 from icrl_bench.errors import IcrlBenchError
 from tests.baselines.spaces import ACTIONS, BOX_ACTIONS, GRID_OBS, POINT_OBS
 
@@ -144,3 +146,13 @@ def test_return_order_agent_refuses_episodes_that_end_apart() -> None:
         agent.observe(
             obs, agent.act(obs), np.zeros(2), obs, np.array([True, False]), np.zeros(2, bool)
         )
+
+
+def test_a_context_that_does_not_fit_the_episodes_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    ds = data.generate("PointRobot-v0", "histories", "smoke", seed=0)
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match=r"model.context \(30\) to be a multiple"):
+        workflow.train("t2mir-ad", "PointRobot-v0", ds, out, sets=["model.context=30"], smoke=True)
+    assert not out.exists()
