@@ -1,9 +1,9 @@
-"""Training throughput of the shipped AD and DPT configs of a family (DarkRoom-v0 by default;
-``--family PointRobot-v0`` for a continuous one) against a plain fp32 ``nn.TransformerEncoder`` of
-the same size.
+"""Training throughput of the shipped AD, DPT, DT and Meta-DT configs of a family (DarkRoom-v0 by
+default; ``--family PointRobot-v0`` or ``HalfCheetahVel-v0`` for continuous ones) against a plain
+fp32 ``nn.TransformerEncoder`` of the same size.
 
 Usage: python bench/train_throughput.py [--family DarkRoom-v0] [--steps 20] [--threads 2]
-[--methods ad dpt] [--tiny]
+[--methods ad dpt dt meta-dt] [--tiny]
 
 For each method, both sides train on the same batches, drawn by the method's own sampler from a
 small dataset of the family, of the method's kind, with AdamW and gradient clipping:
@@ -27,6 +27,7 @@ to check the script runs.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import tempfile
 import time
@@ -39,7 +40,7 @@ import torch.nn.functional as F
 from _tiny import parse_args
 from torch import Tensor, nn
 
-from baselines import ad, dpt
+from baselines import ad, dpt, dt, meta_dt
 from baselines.common.config import build, read_config
 from baselines.common.pipeline import spaces_of, standardise_observations
 from baselines.common.trainer import TrainConfig
@@ -71,6 +72,41 @@ class EncoderCore(nn.Module):
         x = x + self.pos.weight[: x.shape[1]]
         mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
         return self.norm(self.encoder(x, mask=mask, is_causal=True))
+
+
+class SwappedCore(nn.Module):
+    """:class:`EncoderCore` behind the shared core's call signature: a plain causal mask over
+    the whole sequence, where ours also masks by episode segment and attention window."""
+
+    def __init__(self, cfg: Any, length: int) -> None:
+        super().__init__()
+        self.core = EncoderCore(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout, length)
+
+    def forward(self, x: Tensor, segments: Tensor | None = None) -> Tensor:
+        """Causal encoding of ``[B, T, d]`` tokens; ``segments`` is ignored."""
+        return self.core(x)
+
+
+class ReferenceSwap(nn.Module):
+    """DT or Meta-DT with its core replaced by the reference one: the same embeddings, world
+    model, token layout, head and loss."""
+
+    def __init__(self, ours: nn.Module, module: Any, length: int) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(ours)
+        self.model.core = SwappedCore(ours.cfg, length)
+        self.loss_fn = module.loss_fn
+
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """The method's own loss."""
+        return self.loss_fn(self.model, batch)[0]
+
+
+def sequence_length(method: str, cfg: Any) -> int:
+    """Tokens in one training sequence of DT (``3K``) or Meta-DT (``3k`` prompt + ``4K``)."""
+    if method == "dt":
+        return len(dt.Token) * cfg.context
+    return len(meta_dt.PROMPT) * cfg.prompt_length + len(meta_dt.WINDOW) * cfg.context
 
 
 class ReferenceAD(nn.Module):
@@ -147,6 +183,19 @@ def rate(
     return steps * transitions / best
 
 
+#: the methods the bench times, by name
+MODULES: dict[str, Any] = {"ad": ad, "dpt": dpt, "dt": dt, "meta-dt": meta_dt}
+
+
+def reference_for(method: str, ours: nn.Module) -> nn.Module:
+    """The reference model of ``method`` around ``ours``' embeddings and head."""
+    if method == "ad":
+        return ReferenceAD(ours)  # type: ignore[arg-type]
+    if method == "dpt":
+        return ReferenceDPT(ours)  # type: ignore[arg-type]
+    return ReferenceSwap(ours, MODULES[method], sequence_length(method, ours.cfg))
+
+
 def shipped_batches(
     method: str, fam: str = "DarkRoom-v0", batch_size: int | None = None, tiny: bool = False
 ) -> tuple[Any, Any, Any, list, Any]:
@@ -157,10 +206,10 @@ def shipped_batches(
     from icrl_bench import data
 
     raw = read_config(method, fam)
-    module: Any = ad if method == "ad" else dpt
+    module = MODULES[method]
     cfg: Any = build(module.Config, raw["model"], "model")
     tcfg = build(TrainConfig, raw["train"], "train")
-    variant, scale = ("histories", "smoke") if method == "ad" else ("uniform-rollin", "small")
+    variant, scale = ("uniform-rollin", "small") if method == "dpt" else ("histories", "smoke")
     if family(fam).scale(scale) is None:  # families without the grids' "small" scale
         scale = "smoke"
     ds = data.load(data.generate(fam, variant, "smoke" if tiny else scale, seed=0))
@@ -174,7 +223,7 @@ def main() -> None:
     parser.add_argument("--family", default="DarkRoom-v0", help="e.g. PointRobot-v0")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--methods", nargs="+", default=["ad", "dpt"], choices=["ad", "dpt"])
+    parser.add_argument("--methods", nargs="+", default=["ad", "dpt"], choices=list(MODULES))
     args = parse_args(parser)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ICRL_BENCH_HOME", tempfile.mkdtemp())
@@ -187,11 +236,13 @@ def main() -> None:
         tcfg.batch_size = batch_size or tcfg.batch_size
         torch.manual_seed(0)
         obs_info, act_info = spaces_of(args.family)
-        model_cls = ad.ADModel if method == "ad" else dpt.DPTModel
-        ours = model_cls(cfg, obs_info, act_info)
+        ours = module.RECIPE.model(cfg, obs_info, act_info)
         standardise_observations(ours, ds)  # continuous observations: as training does
-        ref: Any = ReferenceAD(ours) if method == "ad" else ReferenceDPT(ours)
-        ref_params = [p for n, p in ref.named_parameters() if not n.startswith("model.core")]
+        ref: Any = reference_for(method, ours)
+        # the DPT reference borrows ours' embeddings (``model``) but not its core
+        ref_params = [p for n, p in ref.named_parameters() if not n.startswith("model.core.")]
+        if method in ("dt", "meta-dt"):  # a copy with its own core: every parameter trains
+            ref_params = list(ref.parameters())
         transitions = tcfg.batch_size * cfg.context
         r_ours = rate(
             list(ours.parameters()),

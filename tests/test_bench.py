@@ -26,7 +26,9 @@ SCRIPTS: dict[str, str] = {
     "suite_cost.py": r"suite \w+: training [\d.]+ CPU-hours",
     "train_precision.py": r"bf16 +[\d,]+ transitions/s +[\d.]+x fp32",
     "train_throughput.py": r"ratio: [\d.]+x",
-    "train_throughput.py --family PointRobot-v0": r"PointRobot-v0 config(.|\n)*ratio: [\d.]+x",
+    "train_throughput.py --family PointRobot-v0 --methods ad dpt dt meta-dt": (
+        r"meta-dt \(PointRobot-v0 config(.|\n)*ratio: [\d.]+x"
+    ),
     "kv_cache.py": r"speed-up +[\d.]+x",
     "sim_vector_throughput.py": r"HalfCheetahVel-v0: .*ratio [\d.]+x",
     "env_throughput.py": r"ratio: \d+x",
