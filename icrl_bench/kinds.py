@@ -144,8 +144,8 @@ def _frozen_q(expert_share: float) -> Source:
     )
 
 
-def _frozen_sac(expert_share: float) -> Source:
-    return ("sac", {"medium_fraction": 0.5, "expert_share": expert_share})
+def _frozen_sac(expert_share: float, learner: str = "sac") -> Source:
+    return (learner, {"medium_fraction": 0.5, "expert_share": expert_share})
 
 
 # the closed-form optimum (PointRobot) and Meta-World's scripted policies are the expert
@@ -240,13 +240,20 @@ MUJOCO = FamilyKind(
         "medium": _frozen_sac(0.0),
         "expert": _frozen_sac(1.0),
         "medium-expert": _frozen_sac(0.3),
+        "conditioned-expert": _frozen_sac(1.0, "sac-conditioned"),
+        "conditioned-medium-expert": _frozen_sac(0.3, "sac-conditioned"),
     },
     scales={
-        # one SAC learner per task (one task per worker process)
+        # one SAC learner per task (one task per worker process); the conditioned variants'
+        # single learner trains ``train_episodes`` in all
         "smoke": Scale(tasks=2, histories=1, episodes=4, train_episodes=4),
         "prompt": Scale(tasks=None, histories=1, episodes=1, train_episodes=500, split="test"),
         # our choice: 45 train tasks x one SAC run of 500 episodes (100k steps); estimated, not run
         "paper": Scale(tasks=None, histories=1, episodes=500, train_episodes=500),
+        # our choice for CPUs: 45 train tasks x 2 histories x 25 episodes (450k transitions);
+        # the conditioned learner's 500 training episodes are 100k steps in all (about 25 min
+        # on one core); a per-task learner's are 100k steps per task
+        "small": Scale(tasks=None, histories=2, episodes=25, train_episodes=500),
     },
     online=Online(10, "our choice: 10 episodes of 200 steps (Meta-DT, T2MIR: 200 steps)"),
 )

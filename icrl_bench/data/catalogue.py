@@ -117,6 +117,21 @@ VARIANTS: dict[str, Variant] = {
             "Meta-DT mixed datasets",
             frozen=True,
         ),
+        Variant(
+            "conditioned-expert",
+            0,
+            "rollouts of one source learner trained on all the recipe's tasks, told each task "
+            "(its parameters follow the observation), fully trained",
+            "our CPU-affordable stand-in for Meta-DT's expert datasets (one SAC per task)",
+            frozen=True,
+        ),
+        Variant(
+            "conditioned-medium-expert",
+            0,
+            "70% rollouts of the task-told learner's half-way snapshot, 30% of the final one",
+            "our CPU-affordable stand-in for Meta-DT's mixed datasets",
+            frozen=True,
+        ),
     )
 }
 

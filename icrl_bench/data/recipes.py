@@ -34,7 +34,7 @@ from icrl_bench.data.catalogue import (
     scale_for,
     variant,
 )
-from icrl_bench.data.sac import collect_sac
+from icrl_bench.data.sac import collect_conditioned_sac, collect_sac
 from icrl_bench.data.sources import HISTORY_KINDS, LEARNERS, Collected, collect
 from icrl_bench.data.store import (
     ArrayWriter,
@@ -58,9 +58,14 @@ SCHEMA_VERSION = 1
 CHUNK_TRANSITIONS = 4_000_000
 
 
+#: the SAC sources (:mod:`icrl_bench.data.sac`): one learner per task, or one for all the
+#: recipe's tasks that is told each task
+SAC_LEARNERS = ("sac", "sac-conditioned")
+
+
 def _flag(learner: str, name: str) -> bool:
-    """A source's class flag (the SAC source trains, then freezes; it never relocates)."""
-    if learner == "sac":
+    """A source's class flag (the SAC sources train, then freeze; they never relocate)."""
+    if learner in SAC_LEARNERS:
         return name == "freezable"
     return bool(getattr(LEARNERS[learner], name))
 
@@ -167,6 +172,8 @@ def plan(
     tasks_per_chunk = int(chunk_override or max(1, CHUNK_TRANSITIONS // max(per_task, 1)))
     if learner == "sac":  # one task per worker process: SAC runs are slow and independent
         tasks_per_chunk = int(chunk_override or 1)
+    if learner == "sac-conditioned":  # one learner for every task: one chunk
+        tasks_per_chunk = n_tasks
     return Plan(spec.env_id, var, scale, sc, seed, learner, params, tasks_per_chunk)
 
 
@@ -193,6 +200,16 @@ def _run_chunk(args: tuple[Plan, int, int]) -> Collected:
         record_from = p.scale.train_episodes
         episodes += p.scale.train_episodes
     code = zlib.crc32(p.variant.id.encode())
+    if p.learner == "sac-conditioned":
+        return collect_conditioned_sac(
+            spec.env_id,
+            chosen,
+            p.scale.histories,
+            p.scale.episodes,
+            dict(p.params),
+            seed=[p.seed, code, first],
+            train_episodes=p.scale.train_episodes,
+        )
     if p.learner == "sac":
         params = {k: v for k, v in learner_params.items() if k != "freeze_after"}
         return collect_sac(

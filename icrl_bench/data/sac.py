@@ -197,11 +197,10 @@ def collect_sac(
     expert_share = float(params.pop("expert_share", 1.0))
     params.pop("freeze_after", None)
     root = np.random.SeedSequence(list(seed))
-    rows: dict[str, list[Any]] = {k: [] for k in ("obs", "act", "rew", "next", "term", "trunc")}
-    task_i, hist_i, ep_i, step_i, kinds = [], [], [], [], []
     pick = np.random.default_rng(root.spawn(1)[0])
-    for t, task in enumerate(tasks):
-        for h in range(histories):
+    runs: list[tuple[list[tuple[Any, ...]], int]] = []
+    for task in tasks:
+        for _ in range(histories):
             run_seed = int(root.spawn(1)[0].generate_state(1)[0] % (2**31 - 1))
             expert = record_from > 0 and pick.random() < expert_share
             steps = run_sac(
@@ -213,18 +212,193 @@ def collect_sac(
                 medium=record_from > 0 and not expert,
                 **params,
             )
-            kinds.append(0 if record_from == 0 else (3 if expert else 2))
-            episode, step = 0, 0
-            for obs, act, rew, nxt, term, trunc in steps:
-                for key, value in zip(rows, (obs, act, rew, nxt, term, trunc), strict=True):
-                    rows[key].append(value)
-                task_i.append(t)
-                hist_i.append(h)
-                ep_i.append(episode)
-                step_i.append(step)
-                step += 1
-                if term or trunc:
-                    episode, step = episode + 1, 0
+            runs.append((steps, 0 if record_from == 0 else (3 if expert else 2)))
+    return _collected(runs, histories)
+
+
+class TaskConditioned(gym.Wrapper):
+    """A locomotion env that shows its task: every reset draws one of ``tasks`` (from its own
+    seeded generator; ``options={"task": t}`` picks one), and every observation is followed by
+    the task's features (:meth:`~icrl_bench.envs.mujoco_env.LocomotionSpace.features`)."""
+
+    def __init__(self, env: gym.Env, tasks: Sequence[Task], seed: int) -> None:
+        super().__init__(env)
+        self.tasks = tuple(tasks)
+        self.rng = np.random.default_rng(seed)
+        space = env.unwrapped._space  # type: ignore[attr-defined]
+        self._features = {t: space.features(t) for t in self.tasks}
+        self.features = self._features[self.tasks[0]]
+        base = env.observation_space
+        assert isinstance(base, gym.spaces.Box)
+        k = len(self.features)
+        self.observation_space = gym.spaces.Box(
+            np.append(base.low, np.full(k, -np.inf)).astype(np.float32),
+            np.append(base.high, np.full(k, np.inf)).astype(np.float32),
+            dtype=np.float32,
+        )
+
+    def _show(self, obs: np.ndarray) -> np.ndarray:
+        return np.concatenate([obs, self.features]).astype(np.float32)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset on a drawn (or the given) task."""
+        task = (options or {}).get("task") or self.tasks[int(self.rng.integers(len(self.tasks)))]
+        self.features = self._features.get(task)
+        if self.features is None:
+            self.features = self.env.unwrapped._space.features(task)  # type: ignore[attr-defined]
+        obs, info = self.env.reset(seed=seed, options={"task": task})
+        return self._show(obs), info
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Step the env; the observation carries the task's features."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return self._show(obs), float(reward), terminated, truncated, info
+
+
+def train_conditioned(
+    env_id: str,
+    tasks: Sequence[Task],
+    train_episodes: int,
+    seed: int,
+    medium_fraction: float = 0.5,
+    learning_starts: int = 1000,
+    learning_rate: float = 3e-4,
+    batch_size: int = 256,
+    net_arch: Sequence[int] = (256, 256),
+) -> tuple[Any, dict[str, Any]]:
+    """Train one SAC learner on ``tasks`` together, told each episode's task: ``train_episodes``
+    episodes in all, each on a task drawn uniformly. Returns the trained model and the state
+    of its policy at ``medium_fraction`` of training (the medium snapshot)."""
+    import torch  # deferred: the data layer imports without torch
+
+    sb3 = _sb3()
+    torch.set_num_threads(1)
+    env = TaskConditioned(gym.make(env_id), tasks, seed)
+    horizon = int(env.unwrapped.horizon)  # type: ignore[attr-defined]
+    env.reset(seed=seed)
+    model = sb3.SAC(
+        "MlpPolicy",
+        env,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        learning_starts=min(learning_starts, max(horizon, (train_episodes * horizon) // 4)),
+        policy_kwargs={"net_arch": list(net_arch)},
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+    total = train_episodes * horizon
+    first = max(1, round(medium_fraction * total))
+    model.learn(first)
+    medium = copy.deepcopy(model.policy.state_dict())
+    model.learn(total - first, reset_num_timesteps=False)
+    env.close()
+    return model, medium
+
+
+def collect_conditioned_sac(
+    env_id: str,
+    tasks: Sequence[Task],
+    histories: int,
+    episodes: int,
+    params: dict[str, Any],
+    seed: Sequence[int],
+    train_episodes: int,
+) -> Collected:
+    """The oracle-conditioned SAC source: one learner trained on all of ``tasks``
+    (:func:`train_conditioned`), then frozen; each history is ``episodes`` episodes of one task
+    rolled out by its final policy (expert, a share ``expert_share`` of the histories) or its
+    medium snapshot, sampling from the policy. The stored observations are the env's own,
+    without the task's features.
+
+    The rollouts of all histories run at once, one env each, with one batched policy call per
+    step.
+    """
+    import torch
+
+    params = dict(params)
+    expert_share = float(params.pop("expert_share", 1.0))
+    root = np.random.SeedSequence(list(seed))
+    pick = np.random.default_rng(root.spawn(1)[0])
+    train_seed = int(root.spawn(1)[0].generate_state(1)[0] % (2**31 - 1))
+    model, medium = train_conditioned(env_id, tasks, train_episodes, train_seed, **params)
+    expert = copy.deepcopy(model.policy.state_dict())
+    jobs = [(t, pick.random() < expert_share) for t in tasks for _ in range(histories)]
+    rollout_seed = int(root.spawn(1)[0].generate_state(1)[0] % (2**31 - 1))
+    torch.manual_seed(rollout_seed)
+    recorded: list[list[tuple[Any, ...]]] = [[] for _ in jobs]
+    for is_expert, weights in ((False, medium), (True, expert)):
+        chosen = [i for i, (_, e) in enumerate(jobs) if e == is_expert]
+        if not chosen:
+            continue
+        model.policy.load_state_dict(weights)
+        envs = [TaskConditioned(gym.make(env_id, task=jobs[i][0]), [jobs[i][0]], 0) for i in chosen]
+        seeds = [rollout_seed + i for i in chosen]  # history i's env: the same in either group
+        _roll_out(model, envs, [recorded[i] for i in chosen], episodes, seeds)
+    return _collected(
+        [(r, 3 if e else 2) for r, (_, e) in zip(recorded, jobs, strict=True)], histories
+    )
+
+
+def _roll_out(
+    model: Any,
+    envs: Sequence[TaskConditioned],
+    out: Sequence[list[tuple[Any, ...]]],
+    episodes: int,
+    seeds: Sequence[int],
+) -> None:
+    """Run every env (first reset with its seed in ``seeds``) for ``episodes`` episodes in
+    lockstep, acting with one batched call of
+    ``model``'s stochastic policy per step; append each env's transitions (without the task's
+    features) to its list in ``out``. An env whose episodes are done waits for the others."""
+    k = [len(e.features) for e in envs]
+    obs = [e.reset(seed=s)[0] for e, s in zip(envs, seeds, strict=True)]
+    done_eps = np.zeros(len(envs), dtype=np.int64)
+    while (done_eps < episodes).any():
+        actions, _ = model.predict(np.stack(obs), deterministic=False)
+        for i, env in enumerate(envs):
+            if done_eps[i] >= episodes:
+                continue
+            nxt, rew, term, trunc, _ = env.step(actions[i])
+            out[i].append(
+                (
+                    obs[i][: -k[i]],
+                    np.asarray(actions[i], np.float32),
+                    float(rew),
+                    nxt[: -k[i]],
+                    bool(term),
+                    bool(trunc),
+                )
+            )
+            obs[i] = nxt
+            if term or trunc:
+                done_eps[i] += 1
+                obs[i] = env.reset()[0]
+    for env in envs:
+        env.close()
+
+
+def _collected(runs: Sequence[tuple[list[tuple[Any, ...]], int]], histories: int) -> Collected:
+    """Histories in task-major order (``histories`` per task), each a list of transitions
+    ``(obs, action, reward, next_obs, terminated, truncated)`` and its history kind, as one
+    :class:`Collected` batch."""
+    rows: dict[str, list[Any]] = {k: [] for k in ("obs", "act", "rew", "next", "term", "trunc")}
+    task_i, hist_i, ep_i, step_i, kinds = [], [], [], [], []
+    for r, (steps, kind) in enumerate(runs):
+        kinds.append(kind)
+        episode, step = 0, 0
+        for obs, act, rew, nxt, term, trunc in steps:
+            for key, value in zip(rows, (obs, act, rew, nxt, term, trunc), strict=True):
+                rows[key].append(value)
+            task_i.append(r // histories)
+            hist_i.append(r % histories)
+            ep_i.append(episode)
+            step_i.append(step)
+            step += 1
+            if term or trunc:
+                episode, step = episode + 1, 0
     return Collected(
         observations=np.stack(rows["obs"]).astype(np.float32),
         next_observations=np.stack(rows["next"]).astype(np.float32),

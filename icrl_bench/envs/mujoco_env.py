@@ -166,6 +166,27 @@ class LocomotionSpace(TaskSpace):
             out.append(PhysicsTask(family=f, **{k: v.tolist() for k, v in values.items()}))
         return tuple(out)
 
+    def features(self, task: Task) -> np.ndarray:
+        """The task as a short float32 vector, for a learner that is told its task (the
+        oracle-conditioned SAC source): the target velocity; the direction ``+-1``; an angle's
+        ``(cos, sin)``; a physics task's exponents ``log_1.5(value / base)`` of every
+        element (in ``[-3, 3]``; 0 where the base value is 0)."""
+        self.check_task(task)
+        if self.kind == "velocity":
+            return np.array([task.velocity], np.float32)  # type: ignore[attr-defined]
+        if self.kind == "direction":
+            return np.array([task.direction], np.float32)  # type: ignore[attr-defined]
+        if self.kind == "angle":
+            a = task.direction  # type: ignore[attr-defined]
+            return np.array([math.cos(a), math.sin(a)], np.float32)
+        base = default_physics(self.kind)
+        parts = []
+        for name in PHYSICS_FIELDS:
+            value, ref = np.asarray(getattr(task, name), np.float64), base[name]
+            ratio = np.divide(value, ref, out=np.ones_like(value), where=ref > 0)
+            parts.append((np.log(np.maximum(ratio, 1e-12)) / math.log(PHYSICS_BASE)).ravel())
+        return np.concatenate(parts).astype(np.float32)
+
     def check_task(self, task: Task) -> None:
         """Velocities in ``[low, high]``, directions ``+-1``, angles in ``[0, 2 pi)``, physics
         arrays of the model's shapes."""
