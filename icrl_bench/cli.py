@@ -26,7 +26,6 @@ from baselines.methods import METHODS, method
 from icrl_bench import data
 from icrl_bench.data.dataset import summary as dataset_summary
 from icrl_bench.data.minari_export import export_minari
-from icrl_bench.data.sac import train_expert_references
 from icrl_bench.data.store import home
 from icrl_bench.errors import IcrlBenchError
 from icrl_bench.eval.agents import REFERENCE_AGENTS
@@ -36,7 +35,7 @@ from icrl_bench.leaderboard import migrate, read_result, render, submit, validat
 from icrl_bench.registry import FAMILIES, family, reference_returns, tasks
 from icrl_bench.suite import run_suite, summary_table
 from icrl_bench.values import COUNT, SEED, Range
-from icrl_bench.workflow import evaluate_to_file, parse_sets, train
+from icrl_bench.workflow import evaluate_to_file, parse_sets, references, train
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -176,9 +175,7 @@ def cmd_data_references(args: argparse.Namespace) -> int:
 
     spec = family(args.env_id)
     test = tasks(spec.name).test
-    if spec.kind.references == "sac-expert":
-        train_expert_references(spec.name, test, spec.horizon, args.train_episodes)
-    refs = reference_returns(spec.name)
+    refs = references(spec.name, args.train_episodes)
     for i, task in enumerate(test):
         oracle = f"{refs['oracle'][i]:.2f}" if "oracle" in refs else "none"
         print(f"task {i}: random {refs['random'][i]:.2f}  oracle {oracle}  {task}")

@@ -35,15 +35,16 @@ A suite file (``baselines/suites/<name>.yaml``) declares a grid:
     submit_to: leaderboards                # or run-dir: <run dir>/leaderboards (trial runs)
 
 The grid expands into jobs with dependencies: generate each dataset once (a training dataset is
-shared by every run that uses it; the prompt datasets of prompted protocols too), train one run per
-training seed, evaluate all of a method's runs on a family into one result (its leaderboard row
-aggregates over the independent runs), submit. :func:`run_suite` runs them on a local process
-pool or on Ray, records every job's state in the run directory (``state.json``, rewritten
-atomically after each job) and its output in ``logs/<job>.log``, so that ``resume`` skips
-finished jobs after a crash. A failed job is
-reported with its log path and only the jobs that depend on it are skipped. Submission is
-idempotent (a result already on its track counts as submitted), so a resumed run never
-duplicates a row. At the end the leaderboard is rendered.
+shared by every run that uses it; the prompt datasets of prompted protocols too), train a
+locomotion family's SAC expert references once (its scores need them; cached across runs),
+train one run per training seed, evaluate all of a method's runs on a family into one result
+(its leaderboard row aggregates over the independent runs), submit. :func:`run_suite` runs them
+on a local process pool or on Ray, records every job's state in the run directory
+(``state.json``, rewritten atomically after each job) and its output in ``logs/<job>.log``, so
+that ``resume`` skips finished jobs after a crash. A failed job is reported with its log path
+and only the jobs that depend on it are skipped. Submission is idempotent (a result already on
+its track counts as submitted), so a resumed run never duplicates a row. At the end the
+leaderboard is rendered.
 
 Every job runs with one torch thread (``OMP_NUM_THREADS=1``): with the same seeds, the local and
 the Ray executor produce the same results.
@@ -86,10 +87,11 @@ SUITE_DIR = Path(baselines.__file__).resolve().parent / "suites"
 CONFIG_DIR = Path(baselines.__file__).resolve().parent / "configs"
 STATE = "state.json"
 #: the kinds of job, in the order a suite runs them
-JOB_KINDS = ("data", "train", "evaluate", "submit")
+JOB_KINDS = ("data", "references", "train", "evaluate", "submit")
 #: the function that runs a job of each kind (its ``Job.call`` holds the keyword arguments)
 JOBS: dict[str, Callable[..., Any]] = {
     "data": workflow.generate,
+    "references": workflow.references,
     "train": workflow.train,
     "evaluate": workflow.evaluate_to_file,
     "submit": workflow.submit,
@@ -106,7 +108,7 @@ class Job:
 
     Attributes:
         id: unique within the suite, e.g. ``train/dt/PointRobot-v0/histories/seed0``.
-        kind: ``data``, ``train``, ``evaluate`` or ``submit``.
+        kind: ``data``, ``references``, ``train``, ``evaluate`` or ``submit``.
         argv: the equivalent ``icrl-bench`` command line (written to the job's log, to rerun
             it by hand).
         call: the keyword arguments of the :mod:`icrl_bench.workflow` function of its kind,
@@ -249,6 +251,14 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
         call = {"env_id": fam, "variant": variant, "scale": scale, "seed": seed, "sets": sets}
         return add(Job(f"data/{fam}/{variant}/{scale}/seed{seed}", "data", argv, call))
 
+    def references_deps(fam: str) -> list[str]:
+        """A locomotion family's scores need its SAC experts: one job trains them (all its test
+        tasks at once, on every core; nothing when cached). Smoke runs go unscored instead."""
+        if doc.get("smoke") or family(fam).kind.references != "sac-expert":
+            return []
+        job = Job(f"references/{fam}", "references", ["data", "references", fam], {"env_id": fam})
+        return [add(job)]
+
     def prompt_deps(fam: str, protocol: str) -> list[str]:
         st = setting(fam, protocol)
         if st.prompt_variant is None:
@@ -278,7 +288,7 @@ def expand(doc: dict[str, Any], run_dir: Path, leaderboard_dir: Path) -> list[Jo
                 "evaluate",
                 argv,
                 call,
-                deps + prompt_deps(fam, protocol),
+                deps + prompt_deps(fam, protocol) + references_deps(fam),
                 eval_res["cpus"],
                 eval_res["gpus"],
                 str(out),

@@ -15,15 +15,16 @@ import numpy as np
 from baselines.common.config import read_config
 from baselines.methods import method
 from icrl_bench import data
+from icrl_bench.data.sac import train_expert_references
 from icrl_bench.errors import IcrlBenchError, MissingReferenceError
 from icrl_bench.eval import evaluate, setting
 from icrl_bench.eval.agents import REFERENCE_AGENTS, reference_agent
 from icrl_bench.eval.results import Run, build_result, config_sha256, strip_seed, write_result
 from icrl_bench.eval.scoring import score
 from icrl_bench.leaderboard import submit
-from icrl_bench.registry import family
+from icrl_bench.registry import family, reference_returns, tasks
 
-__all__ = ["evaluate_to_file", "generate", "parse_sets", "submit", "train"]
+__all__ = ["evaluate_to_file", "generate", "parse_sets", "references", "submit", "train"]
 
 
 def parse_sets(items: Sequence[str]) -> dict[str, object]:
@@ -66,6 +67,16 @@ def generate(
         force=force,
         progress=progress,
     )
+
+
+def references(env_id: str, train_episodes: int = 500) -> dict[str, list[float]]:
+    """Measure (and cache) a family's test-split reference returns; for a locomotion family this
+    first trains its SAC experts (``train_episodes`` per test task, the test tasks in parallel),
+    unless they are cached for that length. Returns ``{"random": [...], "oracle": [...]}``."""
+    spec = family(env_id)
+    if spec.kind.references == "sac-expert":
+        train_expert_references(spec.name, tasks(spec.name).test, spec.horizon, train_episodes)
+    return {k: np.asarray(v).tolist() for k, v in reference_returns(spec.name).items()}
 
 
 def train(

@@ -42,7 +42,8 @@ def test_the_grid_expands_into_jobs_with_shared_datasets(tmp_path: Path) -> None
     doc = read_suite("smoke")
     jobs = expand(doc, tmp_path / "run", tmp_path / "lb")
     kinds = [j.kind for j in jobs]
-    assert kinds == sorted(kinds, key=["data", "train", "evaluate", "submit"].index)
+    assert kinds == sorted(kinds, key=["data", "references", "train", "evaluate", "submit"].index)
+    assert "references" not in kinds  # smoke runs of locomotion families go unscored
     data = [j for j in jobs if j.kind == "data"]
     # one training dataset per family, shared by the six baselines
     assert sorted(j.id for j in data) == [
@@ -124,15 +125,29 @@ def test_discrete_cpu_expands_per_method_data_and_protocols(tmp_path: Path) -> N
 def test_continuous_cpu_expands_three_runs_per_method_and_its_prompted_tracks(
     tmp_path: Path,
 ) -> None:
-    """The continuous-cpu suite: Meta-DT, T2MIR-AD and T2MIR-DPT on PointRobot-v0, 3 runs each
-    at its CPU budget, evaluated under the demonstration-prompt track beside the others."""
+    """The continuous-cpu suite: Meta-DT, T2MIR-AD and T2MIR-DPT on PointRobot-v0, DT and
+    Meta-DT on HalfCheetahVel-v0, 3 runs each at its CPU budget, evaluated under the
+    demonstration-prompt track beside the others; HalfCheetahVel's scores wait for its SAC
+    expert references, trained by one job."""
     jobs = expand(read_suite("continuous-cpu"), tmp_path / "run", tmp_path / "lb")
     trains = {j.id: j for j in jobs if j.kind == "train"}
-    assert sorted(trains) == [
-        f"train/{m}/PointRobot-v0/histories/seed{s}"
-        for m in ("meta-dt", "t2mir-ad", "t2mir-dpt")
-        for s in (0, 1, 2)
-    ]
+    assert sorted(trains) == sorted(
+        [
+            f"train/{m}/PointRobot-v0/histories/seed{s}"
+            for m in ("meta-dt", "t2mir-ad", "t2mir-dpt")
+            for s in (0, 1, 2)
+        ]
+        + [
+            f"train/{m}/HalfCheetahVel-v0/conditioned-expert/seed{s}"
+            for m in ("dt", "meta-dt")
+            for s in (0, 1, 2)
+        ]
+    )
+    refs = [j for j in jobs if j.kind == "references"]
+    assert [j.id for j in refs] == ["references/HalfCheetahVel-v0"]
+    for j in jobs:
+        if j.kind == "evaluate":
+            assert (refs[0].id in j.deps) == ("HalfCheetahVel-v0" in j.id)
     for job in trains.values():
         sets = [job.argv[i + 1] for i, a in enumerate(job.argv) if a == "--set"]
         assert {"train.steps=2000", "model.d_model=64", "train.batch_size=64"} <= set(sets)
