@@ -350,9 +350,9 @@ def _roll_out(
     seeds: Sequence[int],
 ) -> None:
     """Run every env (first reset with its seed in ``seeds``) for ``episodes`` episodes in
-    lockstep, acting with one batched call of
-    ``model``'s stochastic policy per step; append each env's transitions (without the task's
-    features) to its list in ``out``. An env whose episodes are done waits for the others."""
+    lockstep, acting with one batched call of ``model``'s stochastic policy per step; append
+    each env's transitions (without the task's features) to its list in ``out``. An env whose
+    episodes are done waits for the others."""
     k = [len(e.features) for e in envs]
     obs = [e.reset(seed=s)[0] for e, s in zip(envs, seeds, strict=True)]
     done_eps = np.zeros(len(envs), dtype=np.int64)
