@@ -9,6 +9,7 @@ import pytest
 
 import icrl_bench
 from icrl_bench.data.catalogue import VARIANTS
+from icrl_bench.data.recipes import SAC_LEARNERS
 from icrl_bench.data.sources import LEARNERS
 from icrl_bench.eval.agents import LEARNING_AGENTS
 from icrl_bench.eval.protocols import PROTOCOLS, setting
@@ -19,7 +20,7 @@ from icrl_bench.kinds import BANDIT, GRID, KINDS, METAWORLD, FamilyKind, Scale
 def test_every_source_names_a_known_variant_and_learner(kind: FamilyKind) -> None:
     for variant, (learner, params) in kind.sources.items():
         assert variant in VARIANTS, variant
-        assert learner in LEARNERS or learner == "sac", learner
+        assert learner in LEARNERS or learner in SAC_LEARNERS, learner
         if learner in LEARNERS:  # the parameters are the learner's own
             names = LEARNERS[learner].__init__.__code__.co_varnames
             assert set(params) <= set(names), (variant, set(params) - set(names))

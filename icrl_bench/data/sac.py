@@ -61,6 +61,37 @@ def _recorder(sb3: Any, steps: list[tuple[Any, ...]], record: bool) -> Any:
     return Recorder()
 
 
+def _learner(
+    env: gym.Env,
+    episodes: int,
+    seed: int,
+    learning_starts: int,
+    learning_rate: float,
+    batch_size: int,
+    net_arch: Sequence[int],
+) -> tuple[Any, int]:
+    """A seeded SB3 SAC learner on ``env`` (reset with ``seed``), one torch thread, learning from
+    at most a quarter of its ``episodes`` (at least one episode); returns it and the horizon."""
+    import torch  # deferred: the data layer imports without torch (tests/test_architecture.py)
+
+    sb3 = _sb3()
+    torch.set_num_threads(1)  # one learner per core
+    horizon = int(env.unwrapped.horizon)  # type: ignore[attr-defined]
+    env.reset(seed=seed)
+    model = sb3.SAC(
+        "MlpPolicy",
+        env,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        learning_starts=min(learning_starts, max(horizon, (episodes * horizon) // 4)),
+        policy_kwargs={"net_arch": list(net_arch)},
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+    return model, horizon
+
+
 def run_sac(
     env_id: str,
     task: Task,
@@ -83,25 +114,13 @@ def run_sac(
     """
     import torch  # deferred: the data layer imports without torch (tests/test_architecture.py)
 
-    sb3 = _sb3()
-    torch.set_num_threads(1)  # one learner per core
     env = gym.make(env_id, task=task)
-    horizon = int(env.unwrapped.horizon)  # type: ignore[attr-defined]
-    env.reset(seed=seed)
-    model = sb3.SAC(
-        "MlpPolicy",
-        env,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        learning_starts=min(learning_starts, max(horizon, (episodes * horizon) // 4)),
-        policy_kwargs={"net_arch": list(net_arch)},
-        seed=seed,
-        device="cpu",
-        verbose=0,
+    model, horizon = _learner(
+        env, episodes, seed, learning_starts, learning_rate, batch_size, net_arch
     )
     steps: list[tuple[Any, ...]] = []
     if record_from == 0:
-        model.learn(episodes * horizon, callback=_recorder(sb3, steps, True))
+        model.learn(episodes * horizon, callback=_recorder(_sb3(), steps, True))
         env.close()
         return _whole_episodes(steps)
     train_steps = record_from * horizon
@@ -271,23 +290,9 @@ def train_conditioned(
     """Train one SAC learner on ``tasks`` together, told each episode's task: ``train_episodes``
     episodes in all, each on a task drawn uniformly. Returns the trained model and the state
     of its policy at ``medium_fraction`` of training (the medium snapshot)."""
-    import torch  # deferred: the data layer imports without torch
-
-    sb3 = _sb3()
-    torch.set_num_threads(1)
     env = TaskConditioned(gym.make(env_id), tasks, seed)
-    horizon = int(env.unwrapped.horizon)  # type: ignore[attr-defined]
-    env.reset(seed=seed)
-    model = sb3.SAC(
-        "MlpPolicy",
-        env,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        learning_starts=min(learning_starts, max(horizon, (train_episodes * horizon) // 4)),
-        policy_kwargs={"net_arch": list(net_arch)},
-        seed=seed,
-        device="cpu",
-        verbose=0,
+    model, horizon = _learner(
+        env, train_episodes, seed, learning_starts, learning_rate, batch_size, net_arch
     )
     total = train_episodes * horizon
     first = max(1, round(medium_fraction * total))
