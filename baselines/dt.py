@@ -14,7 +14,8 @@ short context, as DT's left padding does.
 
 Evaluation (``zero-shot-v1`` and ``online-v1``): every episode starts from the target return
 (``Config.target``: by default the best episode return in the training data, Meta-DT's choice;
-or a fixed ``target_return`` per family). After each step the reward is subtracted
+the median over training tasks of each task's best return; or a fixed ``target_return`` per
+family). After each step the reward is subtracted
 (``R_{t+1} = R_t - r_t``), and when an env's episode ends its return-to-go is reset to the
 target and its earlier tokens become invisible (a new segment), while the other envs of the
 batch run on. DT takes no prompt: prompted protocols are refused.
@@ -125,16 +126,31 @@ def loss_fn(model: nn.Module, batch: Batch) -> tuple[Tensor, Mapping[str, float]
 
 
 def set_target(model: nn.Module, ds: Dataset) -> dict[str, Any]:
-    """Set the evaluation target return from the training data (``target="data-max"``).
+    """Set the evaluation target return from the training data (``target`` ``"data-max"`` or
+    ``"task-median"``; ``"fixed"`` keeps ``target_return``).
 
     Works for any model with a ``target`` buffer and a ``cfg.target`` (DT and Meta-DT).
     """
     returns = ds.episode_returns()
     best = float(returns.max()) if len(returns) else 0.0
+    median = best
+    if len(returns):
+        starts = np.asarray(ds.arrays["episode_offsets"])[:-1]
+        tasks = np.asarray(ds.arrays["task_index"])[starts]
+        per_task = np.full(int(tasks.max()) + 1, -np.inf)
+        np.maximum.at(per_task, tasks, returns)
+        median = float(np.median(per_task[np.isfinite(per_task)]))
     target: Tensor = model.target  # type: ignore[assignment]
-    if model.cfg.target == "data-max":  # type: ignore[union-attr]
+    choice = model.cfg.target  # type: ignore[union-attr]
+    if choice == "data-max":
         target.fill_(best)
-    return {"best_episode_return": best, "target_return": float(target)}
+    elif choice == "task-median":
+        target.fill_(median)
+    return {
+        "best_episode_return": best,
+        "task_median_best_return": median,
+        "target_return": float(target),
+    }
 
 
 def make_sampler(cfg: Config, ds: Any, batch_size: int, device: torch.device) -> Any:

@@ -322,7 +322,7 @@ class HistoryModelConfig(ModelConfig):
 
 
 #: where a Decision Transformer's evaluation target return comes from
-TARGETS = ("data-max", "fixed")
+TARGETS = ("data-max", "task-median", "fixed")
 
 
 @dataclass
@@ -332,8 +332,11 @@ class ReturnModelConfig(ModelConfig):
     Attributes:
         return_scale: returns-to-go are divided by this (Meta-DT: 10 on PointRobot, 500 on
             HalfCheetahVel).
-        target: ``"data-max"``, the best episode return in the training data, or ``"fixed"``,
-            ``target_return``.
+        target: ``"data-max"``, the best episode return in the training data;
+            ``"task-median"``, the median over the training tasks of each task's best episode
+            return (the best a typical task's data reaches: a test-free stand-in for Meta-DT's
+            code, which starts each test task from the best return in that task's own data); or
+            ``"fixed"``, ``target_return``.
         target_return: the target return when ``target`` is ``"fixed"`` (raw units).
     """
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.dt import Config, DTAgent, DTModel, Token
+from baselines.dt import Config, DTAgent, DTModel, Token, set_target
+from icrl_bench.data.dataset import Dataset
 from icrl_bench.errors import IcrlBenchError
 from tests.baselines.spaces import ACTIONS, GRID_AND_POINT, GRID_OBS, trial
 
@@ -81,6 +82,32 @@ def test_return_to_go_bookkeeping_during_evaluation() -> None:
     # a new trial (zero-shot-v1 resets before every episode) starts from the target again
     agent.reset(3)
     assert agent.rtg.tolist() == [10.0, 10.0, 10.0] and agent.segment.tolist() == [0, 0, 0]
+
+
+class _Episodes:
+    """Just the arrays :func:`set_target` reads: five episodes of two steps, tasks 0, 0, 1, 2, 2."""
+
+    episode_returns = Dataset.episode_returns
+
+    def __init__(self) -> None:
+        self.arrays = {
+            "rewards": np.array([-1, -1, -5, -5, -3, -3, -9, -9, -7, -7], np.float32),
+            "episode_offsets": np.arange(0, 12, 2),
+            "task_index": np.repeat([0, 0, 1, 2, 2], 2),
+        }
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"), [("data-max", -2.0), ("task-median", -6.0), ("fixed", 4.0)]
+)
+def test_target_return_choices(target: str, expected: float) -> None:
+    """data-max: the best episode (-2, task 0); task-median: the median of the tasks' bests
+    (-2, -6, -14); fixed: ``target_return``, whatever the data holds."""
+    cfg = Config(d_model=16, n_layers=1, n_heads=1, target=target, target_return=4.0)
+    model = DTModel(cfg, GRID_OBS, ACTIONS)
+    facts = set_target(model, _Episodes())  # type: ignore[arg-type]
+    assert float(model.target) == facts["target_return"] == expected
+    assert facts["best_episode_return"] == -2.0 and facts["task_median_best_return"] == -6.0
 
 
 def test_dt_refuses_a_prompt() -> None:

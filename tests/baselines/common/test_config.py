@@ -73,7 +73,8 @@ def test_build_checks_names_types_and_values() -> None:
         build(dt.Config, {"tokens": "transition"}, "model")
     with pytest.raises(ConfigError, match=r"'model\.context' must be an integer"):
         build(dt.Config, {"context": "20"}, "model")
-    with pytest.raises(ConfigError, match="model: target must be 'data-max' or 'fixed'"):
+    choices = "data-max, task-median, fixed"
+    with pytest.raises(ConfigError, match=f"model: target must be one of {choices}, got 'best'"):
         build(meta_dt.Config, {"target": "best"}, "model")
     assert build(TrainConfig, {"betas": [0.8, 0.9]}, "train").betas == (0.8, 0.9)
 
