@@ -41,6 +41,11 @@ def per_task(doc: dict[str, Any]) -> list[dict[str, Any]]:
     split = doc["tasks"]["split"]
     returns = with_runs_axis(np.asarray(doc["returns"], dtype=np.float64))  # [runs, seeds, T, E]
     ref = reference_returns(env_id, split)
+    if "oracle" not in ref:
+        raise LookupError(
+            f"no expert references for {env_id} in this home "
+            f"(make them: icrl-bench data references {env_id})"
+        )
     split_tasks = getattr(tasks(env_id), split)
     # [runs, tasks]; a reference agent's evaluation seeds are its runs
     finals = per_run(final_score(returns), seeds_are_runs=doc.get("runs") is None)
@@ -88,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = per_task(doc) if not is_bandit(doc["env_id"]) else []
     except (SubmissionError, KeyError, TypeError, ValueError) as err:
         print(f"per_task: {args.result} is not a readable result: {err}", file=sys.stderr)
+        return 2
+    except LookupError as err:
+        print(f"per_task: {err}", file=sys.stderr)
         return 2
     if is_bandit(doc["env_id"]):
         print(f"per_task: {doc['env_id']} is a bandit: no per-task references", file=sys.stderr)

@@ -45,6 +45,7 @@ from icrl_bench.leaderboard import (
     submit,
     validate,
 )
+from icrl_bench.leaderboard.render import draw_curve
 from icrl_bench.registry import tasks
 from icrl_bench.tasks import split_hash
 from tests.hostile import run_cli
@@ -548,6 +549,23 @@ def test_render_sorts_by_headline_escapes_cells_and_plots(
     for track in ("DarkRoom-v0__online-v1", "BernoulliBandit-v0__online-v1"):
         png = tmp_path / "plots" / f"{track}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_one_episode_curve_is_drawn_as_a_point_with_its_interval() -> None:
+    """A zero-shot track has one episode: a line of one point would draw nothing."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    draw_curve(ax, "dt v1", np.array([0.36]), np.array([0.32]), np.array([0.40]), offset=0.1)
+    draw_curve(ax, "ad v1", np.array([0.1, 0.5]), np.array([0.0, 0.4]), np.array([0.2, 0.6]))
+    point, line = ax.lines[0], ax.lines[-1]
+    assert point.get_marker() == "o" and point.get_xydata().tolist() == [[1.1, 0.36]]
+    bars = ax.containers[0].lines[2][0].get_segments()  # the error bar's vertical segment
+    assert np.allclose(bars[0], [[1.1, 0.32], [1.1, 0.40]])
+    assert line.get_xydata().tolist() == [[1.0, 0.1], [2.0, 0.5]] and len(ax.collections) == 2
+    plt.close(fig)
 
 
 def test_escape_cell() -> None:

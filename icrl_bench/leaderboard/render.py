@@ -236,20 +236,35 @@ def _pyplot() -> Any:
     return plt
 
 
+def draw_curve(
+    ax: Any, label: str, mean: np.ndarray, low: np.ndarray, high: np.ndarray, offset: float = 0.0
+) -> None:
+    """One method's curve on ``ax``: a line with its interval as a band, or, for a one-episode
+    curve (zero-shot), a point at episode ``1 + offset`` with the interval as an error bar."""
+    x = np.arange(1, len(mean) + 1)
+    if len(mean) == 1:
+        yerr = np.stack([mean - low, high - mean])
+        ax.errorbar(x + offset, mean, yerr=yerr, fmt="o", capsize=4, label=label)
+        ax.set_xticks([1])
+        ax.set_xlim(0.5, 1.5)
+        return
+    ax.plot(x, mean, label=label)
+    ax.fill_between(x, low, high, alpha=0.25)
+
+
 def plot_track(root: Path, track: str, rows: Sequence[Mapping[str, str]], out: Path) -> Path | None:
     """PNG of a track's in-context learning curves (one per method, its current row) with 95%
-    stratified-bootstrap bands over runs x tasks."""
+    stratified-bootstrap bands over runs x tasks. A one-episode track (zero-shot) has no curve:
+    each method is a point with its interval as an error bar, side by side."""
     curves = _curves(root, track, rows)
     if not curves:
         return None
     plt = _pyplot()
     bandit = rows[0]["headline"] == "regret"
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
-    for label, runs in curves.items():
-        mean, low, high = metrics.curve_with_ci(runs)
-        x = np.arange(1, len(mean) + 1)
-        ax.plot(x, mean, label=label)
-        ax.fill_between(x, low, high, alpha=0.25)
+    offsets = np.linspace(-0.2, 0.2, len(curves)) if len(curves) > 1 else np.zeros(1)
+    for offset, (label, runs) in zip(offsets, curves.items(), strict=True):
+        draw_curve(ax, label, *metrics.curve_with_ci(runs), offset=float(offset))
     ax.set_xlabel("pull" if bandit else "episode in context")
     ax.set_ylabel("cumulative regret" if bandit else "normalized return")
     ax.set_title(f"{track} (mean over runs x tasks, 95% CI)")
