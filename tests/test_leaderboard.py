@@ -553,7 +553,8 @@ def test_render_sorts_by_headline_escapes_cells_and_plots(
 
 def test_a_one_episode_curve_is_drawn_as_a_point_with_its_interval() -> None:
     """A zero-shot track has one episode: a line of one point would draw nothing."""
-    matplotlib = pytest.importorskip("matplotlib")
+    import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
